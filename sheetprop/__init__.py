@@ -1,0 +1,3 @@
+"""sheetprop: backpropagation as live spreadsheet formulas."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from sheetprop.cli import main
+
+main()
