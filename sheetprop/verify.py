@@ -1,0 +1,199 @@
+"""Verify a generated workbook: recompute it with an engine, compare every cell with the reference.
+
+The given values are read from the workbook's own input cells (a user who changed a weight
+can still verify the maths); the reference is computed from them, laid out again, and each
+formula cell's engine value is compared with the value the layout expects there.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from sheetprop import layout as L
+from sheetprop import reference as R
+from sheetprop.readbook import WorkbookError, load
+from sheetprop.spec import Sample, SpecError, validate
+from sheetprop.workbook import SPEC_MARKER, build
+
+
+@dataclass
+class Mismatch:
+    what: str
+    cell: str
+    expected: object
+    got: object
+
+
+@dataclass
+class VerifyReport:
+    file: str
+    engine: str
+    tolerance: float
+    cells: int = 0
+    names: int = 0
+    worst_rel_error: float = 0.0
+    seconds: float = 0.0
+    input_changes: list[str] = field(default_factory=list)
+    mismatches: list[Mismatch] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.mismatches
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["ok"] = self.ok
+        return data
+
+
+def agree(expected, got, tol: float) -> tuple[bool, float]:
+    """(agrees, relative error) for one cell; text and errors must match exactly."""
+    if isinstance(expected, str) or isinstance(got, str) or got is None or isinstance(got, bool):
+        return expected == got, 0.0
+    if not isinstance(got, (int, float)) or not math.isfinite(got):
+        return False, math.inf
+    diff = abs(got - expected)
+    scale = max(abs(expected), abs(got))
+    rel = diff / scale if scale else 0.0
+    return diff <= tol * scale or diff <= tol * 1e-3, rel
+
+
+def read_embedded(path: str | Path, max_uncompressed: int | None = None):
+    """The workbook's embedded spec, its Network values by cell, and its defined names."""
+    kwargs = {} if max_uncompressed is None else {"max_uncompressed": max_uncompressed}
+    wb = load(path, read_only=True, **kwargs)
+    try:
+        if L.ABOUT not in wb.sheetnames or L.NETWORK not in wb.sheetnames:
+            raise WorkbookError(
+                f"{path}: not a workbook written by `sheetprop generate` (no {L.ABOUT} and {L.NETWORK} sheets); "
+                "to grade a student's file use `sheetprop check`"
+            )
+        lines, found = [], False
+        for (value,) in wb[L.ABOUT].iter_rows(min_col=1, max_col=1, values_only=True):
+            if found and isinstance(value, str):
+                lines.append(value)
+            found = found or value == SPEC_MARKER
+        if not lines:
+            raise WorkbookError(f"{path}: the {L.ABOUT} sheet holds no sheetprop spec; generate the workbook again")
+        try:
+            raw = json.loads("\n".join(lines))
+            spec = validate(raw, where=f"{path} ({L.ABOUT} sheet)")
+        except (json.JSONDecodeError, SpecError) as exc:
+            raise WorkbookError(f"{path}: the embedded spec is damaged ({exc}); generate the workbook again") from None
+        values = {}
+        for row in wb[L.NETWORK].iter_rows():
+            for cell in row:
+                if getattr(cell, "value", None) is not None:
+                    values[(cell.row - 1, cell.column - 1)] = cell.value
+        names = {name: dn.attr_text for name, dn in wb.defined_names.items()}
+    finally:
+        wb.close()
+    return spec, values, names
+
+
+def given_spec(spec, values: dict, path) -> tuple[object, list[str]]:
+    """The spec with the given values the workbook holds now, and what changed."""
+    network, _names, *_ = build(spec)
+    changes: list[str] = []
+    weights = [[list(r) for r in m] for m in spec.weights]
+    biases = [list(b) if isinstance(b, tuple) else b for b in spec.biases]
+    data = [[list(s.inputs), list(s.targets)] for s in spec.data]
+    eta = spec.learning_rate
+    params = {p.name: p for p in R.parameters(spec)}
+    for cell in network.cells:
+        if cell.style != "input":
+            continue
+        ref = f"{L.NETWORK}!{L.a1(cell.row, cell.col)}"
+        got = values.get((cell.row, cell.col))
+        if isinstance(got, bool) or not isinstance(got, (int, float)) or not math.isfinite(got):
+            raise WorkbookError(f"{path}: {ref} ({cell.what}) must hold a number, found {got!r}; type a number there")
+        got = float(got)
+        if got != cell.value:
+            changes.append(f"{cell.what} {cell.value!r} -> {got!r}")
+        key = cell.key
+        if key == ("eta",):
+            eta = got
+        elif key[0] == "data":
+            _, s, field_, j = key
+            data[s][0 if field_ == "inputs" else 1][j] = got
+        else:
+            p = params[key[0]]
+            if p.kind == "w":
+                weights[p.layer - 1][p.row][p.col] = got
+            elif p.row is None:
+                biases[p.layer - 1] = got
+            else:
+                biases[p.layer - 1][p.row] = got
+    new = replace(
+        spec,
+        weights=tuple(tuple(tuple(r) for r in m) for m in weights),
+        biases=tuple(tuple(b) if isinstance(b, list) else b for b in biases),
+        learning_rate=eta,
+        data=tuple(Sample(tuple(i), tuple(t)) for i, t in data),
+    )
+    return new, changes
+
+
+def expected_cells(spec):
+    """Every formula cell of the workbook with the value the reference gives it."""
+    network, names, cols, data_cells, steps = build(spec)
+    seen = []
+
+    def remember(it):
+        for step in it:
+            seen[:] = [seen[0] if seen else step, step]
+            yield step
+
+    for row in L.training_rows(spec, data_cells, steps=remember(steps)):
+        for cell in row:
+            if cell.style == "formula":
+                yield L.TRAINING, cell
+    L.checks(spec, network, seen[0], seen[1], cols.E_total)
+    for cell in network.cells:
+        if cell.style == "formula":
+            yield L.NETWORK, cell
+    yield "names", names
+
+
+def verify_workbook(path: str | Path, engine: str = "formulas", tol: float = 1e-9, timeout: float | None = None) -> VerifyReport:
+    from sheetprop.engines import EngineError, evaluate
+
+    start = time.perf_counter()
+    report = VerifyReport(file=str(path), engine=engine, tolerance=tol)
+    try:
+        spec0, values, workbook_names = read_embedded(path)
+        spec, report.input_changes = given_spec(spec0, values, path)
+        results = evaluate(path, engine, timeout=timeout)
+    except (WorkbookError, EngineError) as exc:
+        report.error = str(exc)
+        report.seconds = time.perf_counter() - start
+        return report
+
+    for sheet, cell in expected_cells(spec):
+        if sheet == "names":
+            for name, (row, col) in cell.items():
+                target = f"{L.NETWORK}!{L.a1(row, col, True)}"
+                report.names += 1
+                if workbook_names.get(name, "").replace("'", "") != target:
+                    report.mismatches.append(Mismatch(name, target, f"the name {name} on {target}",
+                                                      workbook_names.get(name, "no such name")))
+            continue
+        ref = L.a1(cell.row, cell.col)
+        got = results.get((sheet, ref), "no formula here")
+        report.cells += 1
+        ok, rel = agree(cell.value, got, tol)
+        if not ok:
+            report.mismatches.append(Mismatch(cell.what or ref, f"{sheet}!{ref}", cell.value, _plain(got)))
+        if math.isfinite(rel) and rel > report.worst_rel_error:
+            report.worst_rel_error = rel
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _plain(value):
+    return value if isinstance(value, (int, float, str, type(None))) else str(value)
