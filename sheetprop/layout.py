@@ -217,7 +217,7 @@ def network_sheet(spec: Spec, step: R.Step) -> tuple[SheetLayout, dict[str, tupl
         for j, lab in enumerate(labels[layer]):
             ws = [w_of[(layer, j, i)] for i in range(spec.sizes[layer - 1])]
             b = bias_ref(layer, j)
-            ins = [N.value_name(layer - 1, labels[layer - 1][i]) for i in range(len(ws))]
+            ins = [labels[0][i] if layer == 1 else f"out_{labels[layer - 1][i]}" for i in range(len(ws))]
             maths = " + ".join(f"{w.symbol}·{x}" for w, x in zip(ws, ins)) + (f" + {symbol_of[b]}" if b else "")
             per_sample(lambda s, lab=lab: f"net_{lab}{sfx[s]}",
                        lambda s, ws=ws, b=b, layer=layer: X.net([w.name for w in ws], [ref_in(layer - 1, i, s) for i in range(len(ws))], b),
@@ -286,7 +286,8 @@ def network_sheet(spec: Spec, step: R.Step) -> tuple[SheetLayout, dict[str, tupl
         if p.kind == "w":
             lab, src = labels[p.layer][p.row], N.value_name(p.layer - 1, labels[p.layer - 1][p.col])
             terms_ = [f"delta_{lab}{sfx[s]}*{src}{sfx[s]}" for s in range(nb)]
-            maths = f"∂E/∂{p.symbol} = {over}δ{lab} · {src}"
+            shown = labels[0][p.col] if p.layer == 1 else src
+            maths = f"∂E/∂{p.symbol} = {over}δ{lab} · {shown}"
         elif p.row is not None:
             lab = labels[p.layer][p.row]
             terms_ = [f"delta_{lab}{sfx[s]}" for s in range(nb)]
