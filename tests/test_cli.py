@@ -109,3 +109,14 @@ def test_module_entry_point_runs():
 
     result = subprocess.run([sys.executable, "-m", "sheetprop", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("sheetprop, version")
+
+
+def test_cli_docs_are_current():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "docs" / "make_cli_docs.py"
+    spec = importlib.util.spec_from_file_location("make_cli_docs", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.OUT.read_text(encoding="utf-8") == module.render(), "run: python docs/make_cli_docs.py"
