@@ -174,7 +174,8 @@ def _chart(wb, ws, spec: Spec, cols: L.TrainingColumns) -> None:
         "line": {"color": "#1F3864", "width": 1.5},
     })
     chart.set_title({"name": "Loss during training"})
-    chart.set_x_axis({"name": "update"})
+    step = max(1, spec.n_updates // 10)
+    chart.set_x_axis({"name": "update", "interval_unit": step, "interval_tick": step})
     chart.set_y_axis({"name": "E_total", "major_gridlines": {"visible": True}})
     chart.set_legend({"none": True})
     chart.set_size({"width": 720, "height": 330})

@@ -1,0 +1,133 @@
+"""spec → workbook → engine → compare, for every preset and many random specs."""
+
+import json
+
+import openpyxl
+import pytest
+from click.testing import CliRunner
+
+from conftest import needs_libreoffice
+from sheetprop.cli import main
+from sheetprop.randomspec import random_spec
+from sheetprop.spec import load_spec, preset_names, validate, with_epochs
+from sheetprop.verify import verify_workbook
+from sheetprop.workbook import write_workbook
+
+PRESETS = preset_names()
+
+
+@pytest.fixture(scope="module")
+def books(tmp_path_factory):
+    """One workbook per preset (epochs cut to 3 to keep the formulas engine quick)."""
+    folder = tmp_path_factory.mktemp("books")
+    paths = {}
+    for name in PRESETS:
+        paths[name] = folder / f"{name}.xlsx"
+        write_workbook(with_epochs(load_spec(name), 3), paths[name])
+    return paths
+
+
+def random_book(folder, seed, **kw):
+    path = folder / f"random{seed}.xlsx"
+    write_workbook(validate(random_spec(seed, **kw)), path)
+    return path
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_verifies_with_formulas(books, name):
+    report = verify_workbook(books[name], engine="formulas")
+    assert report.error is None
+    assert report.mismatches == []
+    assert report.cells >= 40 and report.names >= 10
+    assert report.worst_rel_error < 1e-12
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_specs_verify_with_formulas(tmp_path, seed):
+    report = verify_workbook(random_book(tmp_path, seed), engine="formulas")
+    assert report.error is None and report.mismatches == [], report.mismatches[:3]
+
+
+def edit(path, out, **cells):
+    """Save a copy of `path` with some Network cells replaced (as a user editing it would)."""
+    wb = openpyxl.load_workbook(path)
+    for ref, value in cells.items():
+        wb["Network"][ref] = value
+    wb.save(out)
+    return out
+
+
+def cell_of(path, name):
+    wb = openpyxl.load_workbook(path)
+    sheet, ref = wb.defined_names[name].attr_text.split("!")
+    return ref.replace("$", "")
+
+
+def test_a_wrong_formula_is_reported_by_name_and_cell(books, tmp_path):
+    ref = cell_of(books["mazur"], "delta_h1")
+    bad = edit(books["mazur"], tmp_path / "bad.xlsx", **{ref: "=dE_dout_h1"})  # derivative left out
+    result = CliRunner().invoke(main, ["verify", str(bad)])
+    assert result.exit_code == 1
+    assert f"delta_h1  Network!{ref}  expected 0.00877135" in result.output
+    # everything downstream of delta_h1 on the Network sheet disagrees too, nothing upstream
+    report = verify_workbook(bad)
+    wrong = {m.what for m in report.mismatches}
+    assert {"delta_h1", "grad_w_1", "grad_w_2", "new_w_1", "new_w_2", "grad_b_1"} <= wrong
+    assert not wrong & {"delta_o1", "delta_h2", "grad_w_5", "E_total", "new_w_3"}
+
+
+def test_changed_given_values_are_used_and_reported(books, tmp_path):
+    ref = cell_of(books["mazur"], "w_1")
+    changed = edit(books["mazur"], tmp_path / "changed.xlsx", **{ref: 0.2})
+    result = CliRunner().invoke(main, ["verify", str(changed)])
+    assert result.exit_code == 0, result.output
+    assert "w_1 0.15 -> 0.2" in result.output
+    assert "OK: every cell agrees" in result.output
+
+
+def test_verify_json(books):
+    result = CliRunner().invoke(main, ["verify", str(books["perceptron"]), "--json"])
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    assert data["ok"] is True and data["engine"] == "formulas" and data["cells"] > 0 and data["mismatches"] == []
+
+
+def test_verify_refuses_files_it_cannot_use(tmp_path):
+    not_ours = tmp_path / "plain.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = 1
+    wb.save(not_ours)
+    text = tmp_path / "notes.xlsx"
+    text.write_text("hello")
+    for path, says in [(not_ours, "not a workbook written by `sheetprop generate`"),
+                       (text, "not an .xlsx workbook"),
+                       (tmp_path / "missing.xlsx", "no such file")]:
+        result = CliRunner().invoke(main, ["verify", str(path)])
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith("Error: ") and says in result.output
+        assert len(result.output.strip().splitlines()) == 1
+
+
+def test_stored_results_are_not_trusted(books, tmp_path):
+    """A file whose stored results are right but whose formula is wrong fails verification."""
+    ref = cell_of(books["hmkcode"], "net_h1")
+    bad = edit(books["hmkcode"], tmp_path / "bad.xlsx", **{ref: "=w_1*i_1+w_2*i_1"})
+    report = verify_workbook(bad)
+    assert "net_h1" in {m.what for m in report.mismatches}
+
+
+@needs_libreoffice
+@pytest.mark.libreoffice
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_verifies_in_libreoffice(books, name):
+    report = verify_workbook(books[name], engine="libreoffice", timeout=120)
+    assert report.error is None
+    assert report.mismatches == []
+
+
+@needs_libreoffice
+@pytest.mark.libreoffice
+@pytest.mark.parametrize("seed", range(100, 106))
+def test_random_specs_verify_in_libreoffice(tmp_path, seed):
+    report = verify_workbook(random_book(tmp_path, seed, epochs=4), engine="libreoffice", timeout=120)
+    assert report.error is None and report.mismatches == [], report.mismatches[:3]
