@@ -10,6 +10,7 @@ as the cell's result, and verify compares the engine's value with it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterator
 
 from sheetprop import expressions as X
@@ -44,6 +45,7 @@ class SheetLayout:
     widths: dict[int, float] = field(default_factory=dict)
 
 
+@lru_cache(maxsize=None)
 def col_letter(col: int) -> str:
     letters = ""
     col += 1

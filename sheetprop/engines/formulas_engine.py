@@ -1,0 +1,123 @@
+"""The `formulas` engine: pure Python, recomputes the whole workbook in process.
+
+`formulas.ExcelModel().loads(path).finish().calculate()` returns a dict keyed like
+"'[book.xlsx]NETWORK'!D12" (sheet names upper-cased) whose values are `Ranges` holding
+a 1x1 array of the cell's value: numbers (Python or numpy), str, bool, `XlError` for
+errors and `schedula.EMPTY` for empty. Cells in a reference cycle get no value at all.
+It is slow (a few hundred cells per second) and chatty (tqdm bars, log warnings): all of
+that is silenced here.
+
+Precision: formulas rounds every number typed in a cell to 15 decimal places
+(0.0273894774483541 becomes 0.027389477448354, 1e-16 becomes 0); `_ExactModel` keeps
+them as written. EXP, LN and TANH are numpy's, which can differ from C's libm (and so
+from Python's math) in the last bit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import re
+import warnings
+
+from sheetprop.engines import CellError, EngineError, EngineUnavailable, a1, formula_cells, one_line
+
+try:
+    import formulas
+    import numpy
+    from formulas.errors import FormulaError
+    from formulas.tokens.operand import XlError
+    from schedula import EMPTY
+except ImportError as exc:
+    raise EngineUnavailable(f"the formulas engine is not installed ({one_line(exc)}); pip install formulas") from exc
+
+_CELL = re.compile(r"[A-Z]{1,3}[0-9]+")
+
+# What a formula cell gets when formulas computed nothing for it (a reference cycle).
+NO_VALUE = CellError("#CIRC!")
+
+
+class _ExactModel(formulas.ExcelModel):
+    """An ExcelModel that keeps numbers typed in cells exactly as the file has them."""
+
+    def compile_cell(self, cell, context, references, formula_references):
+        if cell.data_type == "n" and isinstance(cell.value, float):
+            where = formula_references.get(cell.coordinate, cell.coordinate)
+            return self._compile_cell(where, cell.value, context, True, references)
+        return super().compile_cell(cell, context, references, formula_references)
+
+
+def evaluate(path, timeout=None) -> dict[tuple[str, str], object]:
+    cells = formula_cells(path)
+    with _silenced():
+        try:
+            solution = _ExactModel().loads(str(path)).finish().calculate()
+        except FormulaError as exc:
+            formula = exc.args[1] if len(exc.args) > 1 else exc
+            raise EngineError(
+                f"formulas cannot parse the formula {formula} in {path}; use engine 'ironcalc' or 'libreoffice'"
+            ) from exc
+        except Exception as exc:
+            raise EngineError(
+                f"formulas failed on {path} ({one_line(exc)}); use engine 'ironcalc' or 'libreoffice'"
+            ) from exc
+
+    found = {}
+    for key, value in solution.items():
+        where = _split_key(key)
+        if where:
+            found[where] = value
+    result = {}
+    for sheet, row, col in cells:
+        ref = a1(row, col)
+        value = found.get((sheet.upper(), ref), NO_VALUE)
+        result[(sheet, ref)] = value if value is NO_VALUE else _plain(value)
+    return result
+
+
+def _split_key(key) -> tuple[str, str] | None:
+    """"'[book.xlsx]NETWORK'!D12" -> ("NETWORK", "D12"); None for names, ranges and the rest."""
+    if not isinstance(key, str) or "!" not in key:
+        return None
+    where, _, ref = key.rpartition("!")
+    if not _CELL.fullmatch(ref):
+        return None
+    if len(where) > 1 and where[0] == where[-1] == "'":
+        where = where[1:-1]
+    return where[where.rfind("]") + 1:], ref
+
+
+def _plain(value):
+    """A formulas result as float, str, bool, None or CellError."""
+    if hasattr(value, "value"):  # Ranges, or an Array of one cell
+        value = value.value
+    if isinstance(value, numpy.ndarray):
+        value = value.flat[0] if value.size else EMPTY
+    if value is EMPTY:
+        return None
+    if isinstance(value, XlError):
+        return CellError(str(value))
+    if isinstance(value, (bool, numpy.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float, numpy.number)):
+        return float(value)
+    return str(value)
+
+
+@contextlib.contextmanager
+def _silenced():
+    """No tqdm bar, warning, log record or numpy floating-point complaint gets out."""
+    loggers = [logging.getLogger(name) for name in ("formulas", "schedula")]
+    levels = [logger.level for logger in loggers]
+    sink = io.StringIO()
+    with warnings.catch_warnings(), numpy.errstate(all="ignore"), \
+            contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        warnings.simplefilter("ignore")
+        for logger in loggers:
+            logger.setLevel(logging.CRITICAL + 1)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)

@@ -1,0 +1,131 @@
+"""The `libreoffice` engine: headless soffice recomputes a copy of the workbook.
+
+Each call runs soffice with a throw-away profile whose registrymodifications.xcu sets
+"recalculation on file load" to Always for OOXML and ODF files (without it LibreOffice
+keeps the results stored by XlsxWriter), converts a copy of the input to .xlsx in a
+temporary directory, and reads the recomputed values back with openpyxl (data_only).
+
+LibreOffice 7.4 writes numbers with 15 significant digits into .xlsx, .csv and .ods
+alike (office:value="0.501874991210987"), so values agree with full doubles to about
+5e-15 relative; only its .xls (BIFF8) export keeps all 17 digits. Its arithmetic is not
+Excel's either: SUM and AVERAGE use compensated (Kahan) summation, and an addition or
+subtraction that nearly cancels snaps to 0 (=0.1+0.2-0.3 gives 0).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from sheetprop.engines import CellError, EngineError, EngineUnavailable, a1, formula_cells, soffice
+
+INSTALL = "install LibreOffice (Debian: apt-get install libreoffice-calc-nogui)"
+
+# 0 = always recalculate on load (1 = never, 2 = ask).
+RECALC_ALWAYS = """<?xml version="1.0" encoding="UTF-8"?>
+<oor:items xmlns:oor="http://openoffice.org/2001/registry" xmlns:xs="http://www.w3.org/2001/XMLSchema" \
+xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<item oor:path="/org.openoffice.Office.Calc/Formula/Load"><prop oor:name="OOXMLRecalcMode" oor:op="fuse">\
+<value>0</value></prop></item>
+<item oor:path="/org.openoffice.Office.Calc/Formula/Load"><prop oor:name="ODFRecalcMode" oor:op="fuse">\
+<value>0</value></prop></item>
+</oor:items>
+"""
+
+
+def evaluate(path, timeout=None) -> dict[tuple[str, str], object]:
+    exe = soffice()
+    if exe is None:
+        raise EngineUnavailable(f"LibreOffice is not installed (no soffice on PATH); {INSTALL}")
+    with tempfile.TemporaryDirectory(prefix="sheetprop-lo-") as tmp:
+        tmp = Path(tmp)
+        profile = tmp / "profile"
+        (profile / "user").mkdir(parents=True)
+        (profile / "user" / "registrymodifications.xcu").write_text(RECALC_ALWAYS, encoding="utf-8")
+        source = tmp / "book.xlsx"
+        shutil.copyfile(path, source)
+        command = [
+            exe, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--invisible", "--norestore",
+            "--nologo", "--nodefault", "--nolockcheck", "--convert-to", "xlsx:Calc MS Excel 2007 XML",
+            "--outdir", str(tmp / "out"), str(source),
+        ]
+        cells, log = _run(command, path, timeout, lambda: formula_cells(path))
+        converted = tmp / "out" / "book.xlsx"
+        if not converted.is_file():
+            raise EngineError(f"LibreOffice could not convert {path} ({log}); check that the file opens in LibreOffice")
+        return _read(converted, cells)
+
+
+def _run(command, path, timeout, meanwhile):
+    """Run soffice in its own process group, doing `meanwhile()` as it works.
+
+    Returns (what meanwhile returned, soffice's last line of output); kills the whole
+    group when `timeout` seconds pass or anything goes wrong.
+    """
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    except OSError as exc:
+        raise EngineUnavailable(f"cannot start {command[0]} ({exc.strerror}); {INSTALL}") from exc
+    try:
+        found = meanwhile()
+        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - start))
+        out, _ = proc.communicate(timeout=left)
+    except subprocess.TimeoutExpired:
+        raise EngineError(
+            f"LibreOffice did not finish {path} within {timeout:g} s; raise the timeout or use engine 'ironcalc'"
+        ) from None
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    lines = [line for line in out.decode(errors="replace").splitlines()
+             if line.strip() and "javaldx" not in line]
+    return found, (lines[-1].strip() if lines else f"soffice exited with status {proc.returncode}")
+
+
+def _read(converted: Path, cells) -> dict[tuple[str, str], object]:
+    import openpyxl
+    from openpyxl.cell.read_only import EMPTY_CELL
+    from openpyxl.utils.datetime import to_excel
+
+    wanted: dict[str, set[tuple[int, int]]] = {}
+    for sheet, row, col in cells:
+        wanted.setdefault(sheet, set()).add((row, col))
+    book = openpyxl.load_workbook(converted, read_only=True, data_only=True)
+    try:
+        got = {}
+        for sheet, places in wanted.items():
+            if sheet not in book.sheetnames:
+                raise EngineError(f"LibreOffice's result has no sheet {sheet!r}; try engine 'ironcalc'")
+            ws = book[sheet]
+            ws.reset_dimensions()
+            for row in ws.iter_rows():
+                for cell in row:
+                    if cell is not EMPTY_CELL and (cell.row, cell.column) in places:
+                        got[(sheet, cell.row, cell.column)] = _value(cell, to_excel, book.epoch)
+    finally:
+        book.close()
+    return {(sheet, a1(row, col)): got.get((sheet, row, col)) for sheet, row, col in cells}
+
+
+def _value(cell, to_excel, epoch):
+    kind, value = cell.data_type, cell.value
+    if kind == "e":
+        return CellError(str(value))
+    if kind in ("s", "str", "inlineStr"):
+        return "" if value is None else str(value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, datetime.timedelta):  # a number shown with a duration format
+        return value.total_seconds() / 86400
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):  # shown as a date
+        return float(to_excel(value, epoch))
+    return float(value)
