@@ -11,10 +11,12 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from sheetprop import layout as L
 from sheetprop import reference as R
+from sheetprop.isolate import IsolationError, Job
 from sheetprop.readbook import WorkbookError, load
 from sheetprop.spec import Sample, SpecError, validate
 from sheetprop.workbook import SPEC_MARKER, build
@@ -160,21 +162,35 @@ def expected_cells(spec):
     yield "names", names
 
 
-def verify_workbook(path: str | Path, engine: str = "formulas", tol: float = 1e-9, timeout: float | None = None) -> VerifyReport:
+def verify_workbook(path: str | Path, engine: str = "formulas", tol: float = 1e-9, timeout: float | None = None,
+                    max_memory: int | None = None) -> VerifyReport:
+    """Recompute `path` with `engine` and compare every formula cell with the reference.
+
+    The engine runs in a child process (with the time limit and memory bound) while this
+    process computes what every cell should hold.
+    """
     from sheetprop.engines import EngineError, evaluate
 
     start = time.perf_counter()
     report = VerifyReport(file=str(path), engine=engine, tolerance=tol)
+    job = None
     try:
         spec0, values, workbook_names = read_embedded(path)
         spec, report.input_changes = given_spec(spec0, values, path)
-        results = evaluate(path, engine, timeout=timeout)
-    except (WorkbookError, EngineError) as exc:
+        grace = None if timeout is None else timeout + 15  # LibreOffice stops itself at `timeout`
+        job = Job(partial(evaluate, timeout=timeout), path, engine, timeout=grace,
+                  what=f"the {engine} engine", max_memory=max_memory)
+        expected = list(expected_cells(spec))
+        results = job.result()
+    except (WorkbookError, EngineError, IsolationError) as exc:
         report.error = str(exc)
         report.seconds = time.perf_counter() - start
         return report
+    finally:
+        if job is not None:
+            job.stop()
 
-    for sheet, cell in expected_cells(spec):
+    for sheet, cell in expected:
         if sheet == "names":
             for name, (row, col) in cell.items():
                 target = f"{L.NETWORK}!{L.a1(row, col, True)}"

@@ -1,0 +1,113 @@
+"""Figures for the core: generate and verify times, each engine, with baselines from the same run.
+
+    python benchmarks/core.py [--repeat 3] [--big-epochs 10000]
+
+Every figure is a wall time of the real command (a fresh process, as a user runs it).
+Baselines: a bare `python -c pass` for start-up, LibreOffice headless recalculating the
+same file (converting it with recalculation forced) for the engines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sheetprop.randomspec import random_spec
+from sheetprop.spec import validate
+from sheetprop.workbook import write_workbook
+
+SHEETPROP = [sys.executable, "-m", "sheetprop"]
+
+
+def wall(cmd: list[str], repeat: int) -> float:
+    """Best wall time of `repeat` runs of a command (it must succeed)."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def libreoffice_recalc(path: Path, repeat: int) -> float | None:
+    """LibreOffice headless opening `path`, recalculating everything and saving: the baseline."""
+    from sheetprop.engines.libreoffice import RECALC_ALWAYS
+
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if not soffice:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        profile = Path(tmp) / "profile"
+        (profile / "user").mkdir(parents=True)
+        (profile / "user" / "registrymodifications.xcu").write_text(RECALC_ALWAYS, encoding="utf-8")
+        cmd = [soffice, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--convert-to", "xlsx",
+               "--outdir", str(Path(tmp) / "out"), str(path)]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # first start: profile set-up
+        return wall(cmd, repeat)
+
+
+def row(label: str, seconds: float | None, base: float | None, base_name: str) -> None:
+    if seconds is None:
+        print(f"  {label:<52} (not available)")
+        return
+    ratio = f"{seconds / base:6.2f}x {base_name}" if base else ""
+    print(f"  {label:<52} {seconds:8.2f} s  {ratio}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--big-epochs", type=int, default=10000)
+    args = parser.parse_args()
+    engines = ["formulas", "ironcalc", "libreoffice"]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        python = wall([sys.executable, "-c", "pass"], args.repeat)
+        print("start-up and generate")
+        row("python -c pass (baseline)", python, None, "")
+        mazur = tmp / "mazur.xlsx"
+        row("sheetprop generate mazur", wall(SHEETPROP + ["generate", "mazur", "-o", str(mazur)], args.repeat),
+            python, "python start-up")
+
+        print("verify mazur.xlsx (the preset, 20 updates)")
+        lo = libreoffice_recalc(mazur, args.repeat)
+        row("LibreOffice headless recalculation (baseline)", lo, None, "")
+        for engine in engines:
+            row(f"sheetprop verify --engine {engine}",
+                wall(SHEETPROP + ["verify", str(mazur), "--engine", engine], args.repeat), lo, "LibreOffice")
+
+        big = tmp / "big.xlsx"
+        spec = validate(random_spec(7, max_layers=3, max_width=6, max_samples=6, epochs=3))
+        spec = validate({**spec.to_dict(), "layers": [6, {"size": 8, "activation": "tanh"},
+                                                     {"size": 8, "activation": "sigmoid"},
+                                                     {"size": 4, "activation": "sigmoid"}],
+                         "weights": None, "biases": None, "loss": "half_sse",
+                         "data": [{"inputs": [0.1 * (s + j) for j in range(6)], "targets": [0.2, 0.4, 0.6, 0.8]}
+                                  for s in range(6)], "batch": "full", "epochs": 20})
+        counts = write_workbook(spec, big)
+        print(f"a large random spec: 6-8-8-4, 6 samples, full batch, 20 updates ({counts['formulas']:,} formulas)")
+        lo = libreoffice_recalc(big, 1)
+        row("LibreOffice headless recalculation (baseline)", lo, None, "")
+        for engine in engines:
+            row(f"sheetprop verify --engine {engine}",
+                wall(SHEETPROP + ["verify", str(big), "--engine", engine], 1), lo, "LibreOffice")
+
+        huge = tmp / "mazur10k.xlsx"
+        gen = wall(SHEETPROP + ["generate", "mazur", "--epochs", str(args.big_epochs), "-o", str(huge)], 1)
+        print(f"mazur --epochs {args.big_epochs}")
+        lo = libreoffice_recalc(huge, 1)
+        row("LibreOffice headless recalculation (baseline)", lo, None, "")
+        row(f"sheetprop generate mazur --epochs {args.big_epochs}", gen, lo, "LibreOffice")
+        for engine in ["ironcalc", "libreoffice"]:
+            row(f"sheetprop verify --engine {engine}",
+                wall(SHEETPROP + ["verify", str(huge), "--engine", engine], 1), lo, "LibreOffice")
+
+
+if __name__ == "__main__":
+    main()
