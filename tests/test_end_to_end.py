@@ -131,3 +131,24 @@ def test_every_preset_verifies_in_libreoffice(books, name):
 def test_random_specs_verify_in_libreoffice(tmp_path, seed):
     report = verify_workbook(random_book(tmp_path, seed, epochs=4), engine="libreoffice", timeout=120)
     assert report.error is None and report.mismatches == [], report.mismatches[:3]
+
+
+@pytest.mark.parametrize("source", PRESETS + [f"random:{seed}" for seed in range(30)])
+def test_every_reference_name_is_a_defined_name_on_its_cell(tmp_path, source):
+    from sheetprop.reference import first_update_names
+
+    if source.startswith("random:"):
+        spec = validate(random_spec(int(source[7:])))
+    else:
+        spec = load_spec(source)
+    path = tmp_path / "book.xlsx"
+    write_workbook(spec, path)
+    wb = openpyxl.load_workbook(path, data_only=True)
+    defined = dict(wb.defined_names.items())
+    expected = first_update_names(spec)
+    assert set(defined) == set(expected)
+    for name, value in expected.items():
+        sheet, ref = defined[name].attr_text.split("!")
+        assert sheet == "Network"
+        stored = wb[sheet][ref.replace("$", "")].value
+        assert stored == pytest.approx(value, rel=1e-15, abs=1e-300), name
