@@ -28,6 +28,7 @@ KEYS = (
 )
 MAX_SPEC_BYTES = 1_000_000
 MAX_YAML_ALIASES = 100
+MAX_FORMULA_CELLS = 2_000_000  # a workbook larger than this is refused unless raised (--max-cells)
 PRESET_DIRS = (
     Path(__file__).resolve().parent / "templates",  # installed wheel
     Path(__file__).resolve().parent.parent / "templates",  # source checkout
@@ -150,7 +151,7 @@ def preset_path(name: str) -> Path | None:
     return None
 
 
-def load_spec(ref: str | Path) -> Spec:
+def load_spec(ref: str | Path, max_cells: int | None = None) -> Spec:
     """Load a spec from a file path or a preset name (`mazur`)."""
     path = Path(ref)
     if not path.exists():
@@ -174,12 +175,14 @@ def load_spec(ref: str | Path) -> Spec:
         raise SpecError(f"{where}: not UTF-8 text; save the spec as UTF-8 YAML or JSON") from None
     except OSError as exc:
         raise SpecError(f"{where}: cannot read: {exc.strerror}") from None
-    return parse_spec(text, where=where, default_name=path.stem, is_json=path.suffix.lower() == ".json")
+    return parse_spec(text, where=where, default_name=path.stem, is_json=path.suffix.lower() == ".json",
+                      max_cells=max_cells)
 
 
-def parse_spec(text: str, where: str = "<spec>", default_name: str = "network", is_json: bool = False) -> Spec:
+def parse_spec(text: str, where: str = "<spec>", default_name: str = "network", is_json: bool = False,
+               max_cells: int | None = None) -> Spec:
     raw = _parse_text(text, where, is_json)
-    return validate(raw, where=where, default_name=default_name)
+    return validate(raw, where=where, default_name=default_name, max_cells=max_cells)
 
 
 def _parse_text(text: str, where: str, is_json: bool) -> Any:
@@ -257,9 +260,31 @@ def _show(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def validate(raw: Any, where: str = "<spec>", default_name: str = "network") -> Spec:
+def estimate_formulas(sizes: list[int], layers, batch_size: int, n_updates: int, train_biases: bool) -> int:
+    """An upper bound on the formula cells of the workbook (Network and Training sheets)."""
+    neurons = sum(sizes[1:])
+    weights = sum(a * b for a, b in zip(sizes, sizes[1:]))
+    biases = sum(l.size if l.bias == "per_neuron" else 1 if l.bias == "shared" else 0 for l in layers[1:])
+    trained = weights + (biases if train_biases else 0)
+    per_sample = 5 * neurons + sizes[-1] + 1
+    network = batch_size * per_sample + 1 + 2 * (weights + biases) + 3
+    row = 2 * trained + batch_size * (3 * neurons + 1) + 1
+    return network + (n_updates + 1) * row
+
+
+def check_budget(spec: "Spec", max_cells: int) -> None:
+    """Refuse a spec whose workbook would exceed `max_cells` formula cells (after --epochs)."""
+    cells = estimate_formulas(spec.sizes, spec.layers, spec.batch_size, spec.n_updates, spec.train_biases)
+    if cells > max_cells:
+        raise SpecError(f"{spec.source}: epochs: this spec makes about {cells:,} formula cells, over the limit of "
+                        f"{max_cells:,}; use fewer epochs, or raise the limit with --max-cells {cells}")
+
+
+def validate(raw: Any, where: str = "<spec>", default_name: str = "network",
+             max_cells: int | None = None) -> Spec:
     """Check a parsed spec and resolve defaults; raise SpecError on the first problem."""
     c = _Checker(where)
+    max_cells = MAX_FORMULA_CELLS if max_cells is None else max_cells
     if raw is None:
         raise SpecError(f"{where}: the spec is empty; it needs at least `layers` and `data`")
     if not isinstance(raw, dict):
@@ -361,46 +386,6 @@ def validate(raw: Any, where: str = "<spec>", default_name: str = "network") -> 
             value = rng.uniform(low, high)
         return round(value, decimals)
 
-    raw_weights = raw.get("weights")
-    if raw_weights is not None and (not isinstance(raw_weights, list) or len(raw_weights) != n_out):
-        c.fail("weights", f"must be a list with one matrix per non-input layer ({n_out})")
-    weights, biases = [], []
-    for layer in range(1, len(sizes)):
-        rows, cols = sizes[layer], sizes[layer - 1]
-        f = f"weights[{layer - 1}]"
-        given = raw_weights[layer - 1] if raw_weights is not None else None
-        if given is None:
-            matrix = tuple(tuple(draw(cols, rows) for _ in range(cols)) for _ in range(rows))
-        else:
-            if not isinstance(given, list) or len(given) != rows:
-                c.fail(f, f"must be {rows} rows (one per neuron of layer {layer}) of {cols} weights, got {_shape(given)}")
-            matrix = []
-            for j, row in enumerate(given):
-                if not isinstance(row, list) or len(row) != cols:
-                    c.fail(f"{f}[{j}]", f"must hold {cols} weights (one per input of layer {layer}), got {_shape(row)}")
-                matrix.append(tuple(c.number(v, f"{f}[{j}][{i}]") for i, v in enumerate(row)))
-            matrix = tuple(matrix)
-        weights.append(matrix)
-
-        mode = layers[layer].bias
-        f = f"biases[{layer - 1}]"
-        given = raw_biases[layer - 1] if raw_biases is not None else None
-        if mode == "none":
-            if given is not None:
-                c.fail(f, f"layer {layer} has bias none; give null here or set its bias mode")
-            biases.append(None)
-        elif mode == "shared":
-            if isinstance(given, list):
-                c.fail(f, f"layer {layer} has one shared bias: give a single number, not a list")
-            biases.append(draw(cols, rows) if given is None else c.number(given, f))
-        else:
-            if given is None:
-                biases.append(tuple(draw(cols, rows) for _ in range(rows)))
-            elif not isinstance(given, list):
-                c.fail(f, f"layer {layer} has one bias per neuron: give a list of {rows} numbers")
-            else:
-                biases.append(c.vector(given, f, rows))
-
     if "learning_rate" not in raw:
         c.fail("learning_rate", "missing; give the learning rate η, e.g. 0.5")
     learning_rate = c.number(raw["learning_rate"], "learning_rate")
@@ -442,6 +427,54 @@ def validate(raw: Any, where: str = "<spec>", default_name: str = "network") -> 
             c.fail("batch", f"a mini-batch of {batch} is larger than the {len(data)} samples; use full")
     reduction = c.choice(raw.get("reduction", "mean"), "reduction", ("mean", "sum"))
     epochs = c.integer(raw.get("epochs", 1), "epochs", 0)
+
+    m = len(data) if batch == "full" else 1 if batch == "online" else batch
+    n_batches = -(-len(data) // m)
+    cells = estimate_formulas(sizes, layers, m, epochs * n_batches, train_biases)
+    if cells > max_cells:
+        c.fail("epochs" if cells / (epochs + 1) <= max_cells else "layers",
+               f"this spec makes about {cells:,} formula cells, over the limit of {max_cells:,}; "
+               f"use fewer epochs or smaller layers, or raise the limit with --max-cells {cells}")
+
+    raw_weights = raw.get("weights")
+    if raw_weights is not None and (not isinstance(raw_weights, list) or len(raw_weights) != n_out):
+        c.fail("weights", f"must be a list with one matrix per non-input layer ({n_out})")
+    weights, biases = [], []
+    for layer in range(1, len(sizes)):
+        rows, cols = sizes[layer], sizes[layer - 1]
+        f = f"weights[{layer - 1}]"
+        given = raw_weights[layer - 1] if raw_weights is not None else None
+        if given is None:
+            matrix = tuple(tuple(draw(cols, rows) for _ in range(cols)) for _ in range(rows))
+        else:
+            if not isinstance(given, list) or len(given) != rows:
+                c.fail(f, f"must be {rows} rows (one per neuron of layer {layer}) of {cols} weights, got {_shape(given)}")
+            matrix = []
+            for j, row in enumerate(given):
+                if not isinstance(row, list) or len(row) != cols:
+                    c.fail(f"{f}[{j}]", f"must hold {cols} weights (one per input of layer {layer}), got {_shape(row)}")
+                matrix.append(tuple(c.number(v, f"{f}[{j}][{i}]") for i, v in enumerate(row)))
+            matrix = tuple(matrix)
+        weights.append(matrix)
+
+        mode = layers[layer].bias
+        f = f"biases[{layer - 1}]"
+        given = raw_biases[layer - 1] if raw_biases is not None else None
+        if mode == "none":
+            if given is not None:
+                c.fail(f, f"layer {layer} has bias none; give null here or set its bias mode")
+            biases.append(None)
+        elif mode == "shared":
+            if isinstance(given, list):
+                c.fail(f, f"layer {layer} has one shared bias: give a single number, not a list")
+            biases.append(draw(cols, rows) if given is None else c.number(given, f))
+        else:
+            if given is None:
+                biases.append(tuple(draw(cols, rows) for _ in range(rows)))
+            elif not isinstance(given, list):
+                c.fail(f, f"layer {layer} has one bias per neuron: give a list of {rows} numbers")
+            else:
+                biases.append(c.vector(given, f, rows))
 
     return Spec(
         name=name,

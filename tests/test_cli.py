@@ -120,3 +120,13 @@ def test_cli_docs_are_current():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.OUT.read_text(encoding="utf-8") == module.render(), "run: python docs/make_cli_docs.py"
+
+
+def test_epochs_beyond_the_cell_budget_are_refused(run, tmp_path):
+    out = tmp_path / "m.xlsx"
+    result = run("generate", "mazur", "--epochs", "1000000", "-o", out)
+    assert result.exit_code == 2
+    assert "preset mazur: epochs: this spec makes about 30,000,077 formula cells, over the limit of 2,000,000" \
+        in result.output
+    assert not out.exists()
+    assert run("reference", "mazur", "--epochs", "1000000", "--json").exit_code == 2

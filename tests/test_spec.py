@@ -108,3 +108,27 @@ def test_bias_mode_is_inferred_from_the_biases_given():
 def test_missing_file_suggests_a_preset():
     with pytest.raises(SpecError, match=r"mazr: no such file or preset \(did you mean 'mazur'\?\)"):
         load_spec("mazr")
+
+
+def test_absurd_sizes_are_refused_before_any_weight_is_drawn():
+    text = "layers: [3, 3000, 3000, 3]\nlearning_rate: 0.1\ndata: [{inputs: [1, 2, 3], targets: [1, 2, 3]}]\n"
+    message = error_of(text)
+    assert ": layers: this spec makes about" in message and "--max-cells" in message
+
+
+def test_the_cell_budget_can_be_raised():
+    text = BASE + "epochs: 100000\n"
+    assert "over the limit of 2,000,000" in error_of(text)
+    assert parse_spec(text, max_cells=10**8).epochs == 100000
+
+
+def test_estimate_bounds_the_real_count(tmp_path):
+    from sheetprop.randomspec import random_spec
+    from sheetprop.spec import estimate_formulas
+    from sheetprop.workbook import write_workbook
+
+    for seed in range(15):
+        spec = validate(random_spec(seed))
+        written = write_workbook(spec, tmp_path / "b.xlsx")["formulas"]
+        estimate = estimate_formulas(spec.sizes, spec.layers, spec.batch_size, spec.n_updates, spec.train_biases)
+        assert written <= estimate <= 1.5 * written
