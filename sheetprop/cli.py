@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from sheetprop import __version__
-from sheetprop.spec import SpecError, load_spec, preset_names, with_epochs
+from sheetprop.spec import MAX_FORMULA_CELLS, SpecError, check_budget, load_spec, preset_names, with_epochs
 
 ENGINE_CHOICES = ("formulas", "libreoffice", "ironcalc")
 
@@ -21,9 +21,10 @@ class UserError(click.ClickException):
     exit_code = 2
 
 
-def _load(spec_ref: str, epochs: int | None = None):
+def _load(spec_ref: str, epochs: int | None = None, max_cells: int | None = None):
     try:
-        spec = with_epochs(load_spec(spec_ref), epochs)
+        spec = with_epochs(load_spec(spec_ref, max_cells=max_cells), epochs)
+        check_budget(spec, max_cells or MAX_FORMULA_CELLS)
     except SpecError as exc:
         raise UserError(str(exc)) from None
     return spec
@@ -59,15 +60,31 @@ def main() -> None:
               help="The .xlsx to write (default: the spec's name with .xlsx, here).")
 @click.option("--epochs", type=click.IntRange(min=0), help="Passes over the data on the Training sheet (overrides the spec).")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
-def generate(spec: str, output: Path | None, epochs: int | None, as_json: bool) -> None:
+@click.option("--max-cells", type=click.IntRange(min=1), default=MAX_FORMULA_CELLS, show_default=True,
+              help="Refuse specs whose workbook would hold more formula cells than this.")
+@click.option("--exercise", is_flag=True,
+              help="Write an exercise: the answers left blank for the student, no stored results, no Training sheet.")
+@click.option("--blank", metavar="SECTIONS",
+              help="Sections to leave blank in an exercise (implies --exercise), comma-separated: forward, loss, "
+                   "backward, gradients, update (gradients and new values), all.  [default: all]")
+def generate(spec: str, output: Path | None, epochs: int | None, as_json: bool, max_cells: int, exercise: bool,
+             blank: str | None) -> None:
     """Write the workbook for SPEC (a spec file or a preset name).
 
     Every quantity of the first update is a live, named formula on the Network sheet;
     the Training sheet unrolls every update of the run with a chart of the loss.
+    With --exercise, the same layout and names with the answers left blank.
     """
+    from sheetprop.exercise import parse_blank
     from sheetprop.workbook import write_workbook
 
-    network = _load(spec, epochs)
+    network = _load(spec, epochs, max_cells)
+    sections = None
+    if exercise or blank is not None:
+        try:
+            sections = parse_blank(blank)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
     output = output or Path(Path(spec).stem + ".xlsx")
     if output.suffix.lower() != ".xlsx":
         raise UserError(f"{output}: the output must end in .xlsx")
@@ -77,15 +94,18 @@ def generate(spec: str, output: Path | None, epochs: int | None, as_json: bool) 
         raise UserError(f"{output}: that is the spec itself; choose another output name")
     start = time.perf_counter()
     try:
-        counts = write_workbook(network, output, progress=_progress("rows written", not as_json))
+        counts = write_workbook(network, output, progress=_progress("rows written", not as_json), exercise=sections)
     except OSError as exc:
         raise UserError(f"{output}: cannot write: {exc.strerror or exc}") from None
     seconds = time.perf_counter() - start
     if as_json:
         click.echo(json.dumps({"file": str(output), "seconds": round(seconds, 3), **counts}))
+    elif sections is not None:
+        click.echo(f"Wrote exercise {output}: {counts['answers']} cells to fill in, {counts['formulas']} formulas "
+                   f"given, {counts['names']} names ({seconds:.2f} s)")
     else:
         click.echo(f"Wrote {output}: {counts['formulas']:,} formulas, {counts['names']} names, "
-                   f"{counts['updates']:,} updates on the Training sheet ({seconds:.2f} s)")
+                   f"{counts['updates']:,} update{'s' if counts['updates'] != 1 else ''} on the Training sheet ({seconds:.2f} s)")
 
 
 @main.command()
@@ -132,11 +152,13 @@ def verify(workbook: Path, engine: str, tol: float, timeout: float | None, as_js
 @click.argument("spec")
 @click.option("--epochs", type=click.IntRange(min=0), help="Passes over the data (overrides the spec).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"names": {...}, "loss": [...]} as JSON.')
-def reference(spec: str, epochs: int | None, as_json: bool) -> None:
+@click.option("--max-cells", type=click.IntRange(min=1), default=MAX_FORMULA_CELLS, show_default=True,
+              help="Refuse specs whose workbook would hold more formula cells than this.")
+def reference(spec: str, epochs: int | None, as_json: bool, max_cells: int) -> None:
     """Print the reference values of SPEC: every name of the first update, and the loss after each update."""
     from sheetprop.reference import reference_json
 
-    result = reference_json(_load(spec, epochs))
+    result = reference_json(_load(spec, epochs, max_cells))
     if as_json:
         click.echo(json.dumps(result, indent=1))
         return
@@ -158,3 +180,101 @@ def presets() -> None:
         n = len(spec.data)
         click.echo(f"{name:<12} {spec.name}: {sizes} {acts}, {spec.loss}, η = {spec.learning_rate:g}, "
                    f"{n} sample{'s' if n > 1 else ''}")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--spec", "spec_ref", required=True, help="The spec the exercise was made from (a file or a preset name).")
+@click.option("--json", "as_json", is_flag=True, help="Print a list of reports, one per file, as JSON.")
+@click.option("--gradescope", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write Gradescope's autograder results.json here (one file only).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write one row per file (student, score, first mistake) for the gradebook.")
+@click.option("--map", "map_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="YAML file mapping names to cells (net_h1: Sheet1!B7) for layouts without names or labels.")
+@click.option("--points", "points_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="YAML file of points per quantity: names, sections (forward, loss, backward, gradients, "
+                   "update, given), glob patterns (new_*) or default.  [default: 1 per answer]")
+@click.option("--tol", type=click.FloatRange(min=0), default=1e-6, show_default=True,
+              help="Relative tolerance when comparing values.")
+@click.option("--carried-forward-credit", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="Fraction of the points for work that is right given the student's own earlier values.")
+@click.option("--hardcoded-credit", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Fraction of the points for a number typed where a formula belongs.")
+@click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="formulas", show_default=True,
+              help="The formula engine that recomputes the student's formulas.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=None, help="Give up on the engine after this many seconds.")
+@click.option("-d", "--details", is_flag=True, help="With several files, list every quantity of every file.")
+def check(files: tuple[Path, ...], spec_ref: str, as_json: bool, gradescope: Path | None, csv_path: Path | None,
+          map_path: Path | None, points_path: Path | None, tol: float, carried_forward_credit: float,
+          hardcoded_credit: float, engine: str, timeout: float | None, details: bool) -> None:
+    """Grade students' workbooks FILES against SPEC.
+
+    Each quantity is found by its name, a map entry or a label, recomputed from the
+    student's own formulas, and reported as correct, carried_forward (right given the
+    student's earlier values), incorrect (with the likely mistake), missing, hardcoded
+    or error. Exit 0 when every answer is right, 1 when one is wrong, 2 when a file
+    could not be used.
+    """
+    from sheetprop import grade as G
+    from sheetprop import local
+    from sheetprop.locate import parse_map
+
+    network = _load(spec_ref)
+    if gradescope and len(files) != 1:
+        raise UserError("--gradescope writes the results of one submission: pass one file")
+    names = local.network(network).names
+    cell_map = {}
+    if map_path:
+        try:
+            cell_map = parse_map(_read_text(map_path), names, where=str(map_path))
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    points = _points(points_path) if points_path else {}
+    options = G.GradeOptions(tol=tol, points=points, carried_forward_credit=carried_forward_credit,
+                             hardcoded_credit=hardcoded_credit, cell_map=cell_map, engine=engine, timeout=timeout)
+    reports = [G.grade_file(path, network, options) for path in files]
+
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in reports], indent=1))
+    elif len(reports) == 1:
+        click.echo("\n".join(G.text_report(reports[0])))
+    else:
+        for report in reports:
+            click.echo("\n".join(G.text_report(report) if details else [G.headline(report)]))
+        click.echo("")
+        click.echo("\n".join(G.summary_table(reports)))
+    try:
+        if csv_path:
+            G.write_csv(reports, csv_path)
+        if gradescope:
+            gradescope.write_text(json.dumps(G.gradescope(reports[0]), indent=1), encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write: {exc.strerror or exc}") from None
+    sys.exit(G.exit_code(reports))
+
+
+def _read_text(path: Path) -> str:
+    try:
+        if path.stat().st_size > 1_000_000:
+            raise UserError(f"{path}: larger than 1 MB")
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _points(path: Path) -> dict[str, float]:
+    import yaml
+
+    try:
+        raw = yaml.safe_load(_read_text(path))
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: must map names, sections or patterns to points, e.g. `new_*: 2`")
+    points = {}
+    for key, value in raw.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise UserError(f"{path}: {key}: points must be a number of at least 0, not {value!r}")
+        points[str(key)] = float(value)
+    return points

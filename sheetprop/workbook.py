@@ -10,7 +10,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection
 
 from sheetprop import __version__
 from sheetprop import layout as L
@@ -31,6 +31,7 @@ STYLES = {
     "input": {"bg_color": "#FFF2CC", "font_color": "#0000FF", "border": 1, "border_color": "#BF9000"},
     "formula": {"num_format": "0.000000000"},
     "index": {"num_format": "0", "font_color": "#595959"},
+    "answer": {"bg_color": "#E2EFDA", "border": 2, "border_color": "#548235", "num_format": "0.000000000"},
     "group": {"bold": True, "italic": True, "font_color": "#1F3864"},
 }
 
@@ -70,8 +71,13 @@ def build(spec: Spec):
     return network, names, cols, data_cells, all_steps()
 
 
-def write_workbook(spec: Spec, out: str | Path, progress: Callable[[int, int], None] | None = None) -> dict:
-    """Write the workbook for `spec` to `out` (atomically). Returns counts for the CLI."""
+def write_workbook(spec: Spec, out: str | Path, progress: Callable[[int, int], None] | None = None,
+                   exercise: Collection[str] | None = None) -> dict:
+    """Write the workbook for `spec` to `out` (atomically). Returns counts for the CLI.
+
+    With `exercise` (the sections to leave blank, see `sheetprop.exercise`) write an
+    exercise instead: no stored results, no Training sheet, the answers left for the student.
+    """
     import xlsxwriter  # lazily: keeps `import sheetprop` light
 
     out = Path(out)
@@ -80,7 +86,12 @@ def write_workbook(spec: Spec, out: str | Path, progress: Callable[[int, int], N
     try:
         wb = xlsxwriter.Workbook(tmp, {"constant_memory": True, "strings_to_formulas": False,
                                        "strings_to_numbers": False, "strings_to_urls": False})
-        counts = _fill(wb, spec, progress)
+        if exercise is None:
+            counts = _fill(wb, spec, progress)
+        else:
+            from sheetprop.exercise import fill_exercise
+
+            counts = fill_exercise(wb, spec, exercise)
         wb.close()
         os.replace(tmp, out)
     except BaseException:
@@ -140,8 +151,10 @@ def _fill(wb, spec: Spec, progress) -> dict:
 
 def _write(ws, cell: L.Cell, fmt) -> None:
     style = fmt.get(cell.style)
-    if cell.style == "formula":
-        ws.write_formula(cell.row, cell.col, "=" + cell.text, style, cell.value)
+    if cell.style == "formula":  # a value of None stores no result (`<v></v>`): exercises
+        ws.write_formula(cell.row, cell.col, "=" + cell.text, style, "" if cell.value is None else cell.value)
+    elif cell.style == "answer":
+        ws.write_blank(cell.row, cell.col, None, style)
     elif cell.style in ("input", "index"):
         ws.write_number(cell.row, cell.col, cell.value, style)
     else:

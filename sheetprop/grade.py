@@ -1,0 +1,485 @@
+"""Grade one student's workbook: find each quantity, recompute it, compare, diagnose, score.
+
+`grade_file(path, spec, options)` is a pure function of picklable values, so a caller can
+run files in worker processes. The student's file is read (never written, never run),
+its formulas are recomputed by the engine, and each quantity gets a status:
+
+- `correct`: equals the reference;
+- `carried_forward`: differs from the reference but is right given the student's own
+  values of its inputs (an earlier mistake, carried forward);
+- `incorrect`: neither; the mistake is named when one of `mistakes` fits;
+- `missing`: not found, or its cell is empty;
+- `hardcoded`: a number typed where a formula belongs (given values excepted);
+- `error`: the formula cannot be evaluated (circular, external link, unknown function…).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from sheetprop import local
+from sheetprop import mistakes as M
+from sheetprop.locate import Formula, Location, StudentBook, locate, map_problem, read_book
+from sheetprop.readbook import MAX_UNCOMPRESSED, WorkbookError
+from sheetprop.spec import Spec
+
+STATUSES = ("correct", "carried_forward", "incorrect", "missing", "hardcoded", "error")
+
+
+@dataclass(frozen=True)
+class GradeOptions:
+    tol: float = 1e-6  # relative tolerance
+    points: Mapping[str, float] = field(default_factory=dict)  # name, section or glob pattern → points
+    carried_forward_credit: float = 1.0  # fraction of the points
+    hardcoded_credit: float = 0.0
+    cell_map: Mapping[str, tuple] = field(default_factory=dict)  # name → (sheet or None, "B7")
+    engine: str = "formulas"
+    timeout: float | None = None  # seconds for the engine (then it runs in a child process)
+    max_memory: int | None = None  # bytes for the engine's child process
+    max_uncompressed: int = MAX_UNCOMPRESSED
+
+
+@dataclass
+class Item:
+    name: str
+    cell: str | None
+    status: str
+    expected: float
+    got: float | str | None
+    diagnosis: str = ""
+    points: float = 0.0
+    max_points: float = 1.0
+    section: str = ""
+    found_by: str | None = None
+    mistake: str | None = None  # the id of the diagnosed mistake
+    stale: bool = False
+
+
+@dataclass
+class FileReport:
+    file: str
+    score: float = 0.0
+    max_score: float = 0.0
+    error: str | None = None
+    items: list[Item] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def student(self) -> str:
+        return Path(self.file).stem
+
+    @property
+    def all_right(self) -> bool:
+        """Every answer correct (a given value the grader did not find is not an answer)."""
+        return self.error is None and all(
+            i.status == "correct" or (i.section == "given" and i.status == "missing") for i in self.items)
+
+    def first_mistake(self) -> Item | None:
+        """The first named mistake, else the first error, typed answer or missing answer."""
+        for status in ("incorrect", "error", "hardcoded", "missing"):
+            for item in self.items:
+                if item.status == status and not (item.section == "given" and status == "missing"):
+                    return item
+        return None
+
+    def to_json(self) -> dict:
+        return {"file": self.file, "score": self.score, "max_score": self.max_score, "error": self.error,
+                "items": [asdict(i) for i in self.items]}
+
+
+def close(a: float, b: float, tol: float) -> bool:
+    diff = abs(a - b)
+    return diff <= tol * max(abs(a), abs(b)) or diff <= 1e-12
+
+
+def points_for(name: str, section: str, points: Mapping[str, float]) -> float:
+    """A quantity's points: by its name, its section, a glob pattern, `default`; else 1 (0 for a given)."""
+    if name in points:
+        return float(points[name])
+    if section in points:
+        return float(points[section])
+    for pattern, value in points.items():
+        if any(ch in pattern for ch in "*?[") and fnmatch.fnmatchcase(name, pattern):
+            return float(value)
+    if section == "given":
+        return 0.0
+    return float(points.get("default", 1.0))
+
+
+# ---------------------------------------------------------------- one file
+
+
+def grade_file(path: str | Path, spec: Spec, options: GradeOptions = GradeOptions()) -> FileReport:
+    """Grade one student's workbook; a file that cannot be used gives a report with `error` set."""
+    start = time.perf_counter()
+    report = FileReport(file=str(path))
+    net = local.network(spec)
+    try:
+        book = read_book(path, options.max_uncompressed)
+        results = _recompute(path, options) if any(isinstance(v, Formula) for v in book.cells.values()) else {}
+    except WorkbookError as exc:
+        report.error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - the engine's EngineError, or whatever a hostile file provokes in it
+        report.error = _engine_failure(path, exc)
+    if report.error is None:
+        found = locate(book, net.names, dict(options.cell_map))
+        report.items = _grade_items(net, book, found, results, options)
+        report.max_score = round(sum(i.max_points for i in report.items), 6)
+        report.score = round(sum(i.points for i in report.items), 6)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _recompute(path, options: GradeOptions) -> dict:
+    """The engine's value of every formula cell; in a child process when there are limits."""
+    from sheetprop.engines import evaluate
+
+    if options.timeout is None and options.max_memory is None:
+        return evaluate(path, options.engine)
+    from functools import partial
+
+    from sheetprop.isolate import Job
+
+    grace = None if options.timeout is None else options.timeout + 15  # LibreOffice stops itself at `timeout`
+    job = Job(partial(evaluate, timeout=options.timeout), path, options.engine, timeout=grace,
+              max_memory=options.max_memory, what=f"the {options.engine} engine")
+    return job.result()
+
+
+def _engine_failure(path, exc: Exception) -> str:
+    from sheetprop.engines import EngineError
+
+    from sheetprop.isolate import IsolationError
+
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, EngineError):
+        return text
+    if isinstance(exc, IsolationError):
+        return f"{path}: {text}"
+    return f"{path}: cannot recompute the workbook ({type(exc).__name__}: {text})"
+
+
+@dataclass
+class _Read:
+    """What the student's cell for one quantity holds."""
+
+    loc: Location | None
+    kind: str  # absent, empty, number, formula, text
+    value: object = None  # the number (typed or recomputed), text, or CellError
+    formula: str | None = None
+    stale: object = None  # the stored result, when it disagrees with the recomputed one
+
+
+def _read(book: StudentBook, loc: Location | None, results: dict, tol: float) -> _Read:
+    if loc is None:
+        return _Read(None, "absent")
+    raw = book.cells.get(loc.key)
+    if raw is None:
+        return _Read(loc, "empty")
+    if isinstance(raw, Formula):
+        value = results.get((loc.sheet, loc.a1))
+        cached = book.cached.get(loc.key)
+        stale = cached if cached is not None and not _same(cached, value, tol) else None
+        return _Read(loc, "formula", value, str(raw), stale)
+    if isinstance(raw, bool):
+        return _Read(loc, "text", raw)
+    if isinstance(raw, (int, float)):
+        return _Read(loc, "number", float(raw))
+    text = str(raw).strip()
+    try:
+        return _Read(loc, "number", float(text))  # a number typed as text
+    except ValueError:
+        return _Read(loc, "text", text)
+
+
+def _same(cached, value, tol: float) -> bool:
+    if _is_number(cached) and _is_number(value):
+        return close(float(cached), float(value), tol)
+    return str(cached) == str(value)
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _grade_items(net: local.Network, book: StudentBook, found: dict[str, Location], results: dict,
+                 options: GradeOptions) -> list[Item]:
+    tol = options.tol
+    near = lambda a, b: close(a, b, tol)  # noqa: E731
+    reads = {name: _read(book, found.get(name), results, tol) for name in net.names}
+    defined = set(book.names)
+    student: dict[str, float] = {}
+    for name, r in reads.items():
+        if r.kind in ("number", "formula") and _is_number(r.value):
+            student[name] = float(r.value)
+    own = local.own_values(net, student)
+    # An empty cell that a later formula refers to counts as 0 there: the second reading.
+    empties = {name: 0.0 for name, r in reads.items() if r.kind == "empty"}
+    own0 = local.own_values(net, {**student, **empties}) if empties else own
+    items: list[Item] = []
+    status_of: dict[str, Item] = {}
+    for name in net.names:
+        r = reads[name]
+        section = net.section(name)
+        item = Item(name, r.loc.ref if r.loc else None, "", net.reference[name], _plain(r.value),
+                    section=section, found_by=r.loc.how if r.loc else None)
+        rule = net.rules.get(name)
+        if r.kind in ("absent", "empty"):
+            item.status = "missing"
+            item.diagnosis = (map_problem(book, name, dict(options.cell_map)) or
+                              (f"the cell {r.loc.ref} is empty" if r.loc else _not_found(name)))
+        elif r.kind == "formula" and not _is_number(r.value) and not isinstance(r.value, (str, bool, type(None))):
+            item.status = "error"
+            item.diagnosis = explain_error(r.value, r.formula, rule, status_of, defined, options.engine)
+        elif r.kind == "text" or (r.kind == "formula" and not _is_number(r.value)):
+            item.status = "incorrect"
+            item.diagnosis = "the formula gives an empty value" if r.value is None else f"holds {r.value!r}, not a number"
+        elif rule is not None and rule.inputs and (r.kind == "number" or not _references(r.formula)):
+            item.status = "hardcoded"
+            right = "" if near(r.value, net.reference[name]) else " (and it is not the right value)"
+            item.diagnosis = (f"typed the number {r.value:g}{right}: write a formula that computes it from "
+                              + ", ".join(_unique(rule.inputs)))
+        elif near(r.value, net.reference[name]):
+            item.status = "correct"
+        elif rule is None:
+            item.status = "incorrect"
+            d = M.given_diagnosis(net, name, r.value, student, near)
+            item.diagnosis, item.mistake = d.text, d.mistake
+        else:
+            _judge(item, net, rule, r.value, own, own0, near)
+        if r.stale is not None:
+            item.stale = True
+            item.diagnosis = _join(item.diagnosis, f"the file stores {_plain(r.stale)!r} here but the formula gives "
+                                   f"{_plain(r.value)!r}: the stored result is stale; recalculate and save again")
+        item.max_points = points_for(name, section, options.points)
+        credit = {"correct": 1.0, "carried_forward": options.carried_forward_credit,
+                  "hardcoded": options.hardcoded_credit}.get(item.status, 0.0)
+        item.points = round(item.max_points * credit, 6)
+        items.append(item)
+        status_of[name] = item
+    return items
+
+
+def _judge(item: Item, net: local.Network, rule: local.Rule, got: float, own, own0, near) -> None:
+    mine = rule.apply(own)
+    if not (mine is not None and near(got, mine)) and own0 is not own:
+        with_zeros = rule.apply(own0)
+        if with_zeros is not None and near(got, with_zeros):
+            own, mine = own0, with_zeros
+    differing = [x for x in _unique(rule.inputs) if not near(own[x], net.reference[x])]
+    if mine is not None and near(got, mine):
+        item.status = "carried_forward"
+        item.diagnosis = (f"right given your own {', '.join(differing)} (an earlier difference carried forward)"
+                          if differing else "right given your own inputs")
+        return
+    item.status = "incorrect"
+    found = M.diagnose(net, rule, got, own, near)
+    if found:
+        item.mistake, item.diagnosis = found.mistake, found.text
+    elif mine is not None:
+        item.diagnosis = (f"from your own values of {', '.join(_unique(rule.inputs))} it should be {mine:.10g}; "
+                          "check the formula")
+    else:
+        item.diagnosis = "cannot be computed from your own values of " + ", ".join(_unique(rule.inputs))
+
+
+def _not_found(name: str) -> str:
+    return (f"not found: give the cell the name {name}, or label it (e.g. {name.replace('_', ' ')!r}) "
+            "with the value beside it, or map it with --map")
+
+
+# ---------------------------------------------------------------- formulas that cannot be evaluated
+
+
+def formula_tokens(formula: str) -> tuple[list[str], list[str]]:
+    """(functions, operands that are references or names) of a formula."""
+    from openpyxl.formula.tokenizer import Token, Tokenizer
+
+    try:
+        tokens = Tokenizer(formula).items
+    except Exception:  # an unparsable formula: no tokens
+        return [], []
+    functions = [t.value[:-1].upper() for t in tokens if t.type == Token.FUNC and t.subtype == Token.OPEN]
+    operands = [t.value for t in tokens if t.type == Token.OPERAND and t.subtype == Token.RANGE]
+    return functions, operands
+
+
+def _references(formula: str | None) -> bool:
+    """Does the formula refer to any cell or name (else it is a number typed as a formula)?"""
+    if not formula:
+        return False
+    return bool(formula_tokens(formula)[1])
+
+
+def explain_error(value, formula: str | None, rule, status_of: dict[str, Item], defined: set[str],
+                  engine: str) -> str:
+    """Why a formula gives an error, in words."""
+    code = str(value)
+    functions, operands = formula_tokens(formula or "")
+    external = [op for op in operands if "[" in op]
+    if external:
+        return f"refers to another workbook ({external[0]}): copy the value into this workbook or compute it here"
+    if code == "#CIRC!":
+        return "circular reference: the formula depends on its own result"
+    known = _known_functions(engine)
+    unknown = [f for f in functions if known is not None and f.replace("_XLFN.", "") not in known]
+    if unknown:
+        return f"uses {unknown[0]}(), which the {engine} engine cannot compute; use basic functions (EXP, LN, SUM, …)"
+    cell = re.compile(r"^(?:.+!)?\$?[A-Za-z]{1,3}\$?\d+(?::\$?[A-Za-z]{1,3}\$?\d+)?$")
+    undefined = [op for op in operands if not cell.match(op) and op.split("!")[-1].lower() not in defined
+                 and op.upper() not in ("TRUE", "FALSE")]
+    if undefined:
+        return f"uses {undefined[0]}, which is not a name defined in this workbook"
+    if rule is not None:
+        for x in rule.inputs:
+            if x in status_of and status_of[x].status == "error":
+                return f"gives {code} because {x} ({status_of[x].cell}) is an error"
+    return f"the formula gives {code}"
+
+
+def _known_functions(engine: str) -> set[str] | None:
+    if engine != "formulas":
+        return None
+    try:
+        import formulas
+
+        return {name.upper() for name in formulas.get_functions()}
+    except Exception:
+        return None
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def _plain(value):
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if _is_number(value):
+        return float(value)
+    return str(value)
+
+
+def _unique(items) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _join(a: str, b: str) -> str:
+    return f"{a}; {b}" if a else b
+
+
+# ---------------------------------------------------------------- reports: text, summary, CSV, Gradescope
+
+
+def exit_code(reports: list[FileReport]) -> int:
+    """0 when every answer of every file is right, 1 when one is wrong, 2 when a file could not be used."""
+    if any(r.error for r in reports):
+        return 2
+    return 0 if all(r.all_right for r in reports) else 1
+
+
+def counts(report: FileReport) -> dict[str, int]:
+    return {s: sum(1 for i in report.items if i.status == s and not (i.section == "given" and s == "correct"))
+            for s in STATUSES}
+
+
+def _problem(report: FileReport) -> str:
+    """The file's error without the file name it usually starts with."""
+    error = report.error or ""
+    return error[len(report.file) + 2:] if error.startswith(report.file + ": ") else error
+
+
+def headline(report: FileReport) -> str:
+    if report.error:
+        return f"{report.file}: could not be graded: {_problem(report)}"
+    c = counts(report)
+    parts = [f"{n} {s.replace('_', ' ')}" for s, n in c.items() if n and s != "correct"]
+    verdict = "every answer is right" if report.all_right else ", ".join(parts)
+    return f"{report.file}: {report.score:g} / {report.max_score:g} points ({verdict})"
+
+
+def _show(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.9g}"
+    return "" if value is None else str(value)
+
+
+def text_report(report: FileReport) -> list[str]:
+    """One line per quantity; a diagnosis on its own line under it."""
+    lines = [headline(report)]
+    if report.error:
+        return lines
+    found = {}
+    for item in report.items:
+        how = (item.found_by or "").split(" ", 1)[0] or "not found"
+        found[how] = found.get(how, 0) + 1
+    lines.append("  found: " + ", ".join(f"{n} by {how}" if how != "not found" else f"{n} not found"
+                                         for how, n in found.items()))
+    width = max(len(i.name) for i in report.items)
+    cells = max(len(i.cell or "-") for i in report.items)
+    for item in report.items:
+        mark = " (stale)" if item.stale else ""
+        lines.append(f"  {item.name:<{width}}  {item.cell or '-':<{cells}}  {item.status + mark:<16} "
+                     f"got {_show(item.got) or '-':<16} expected {_show(item.expected)}")
+        if item.diagnosis and item.status != "correct" or item.stale:
+            lines.append(f"  {'':<{width}}  -> {item.diagnosis}")
+    return lines
+
+
+def first_mistake_text(report: FileReport) -> str:
+    if report.error:
+        return f"could not be graded: {_problem(report)}"
+    item = report.first_mistake()
+    if item is None:
+        return "-"
+    return f"{item.name}: {item.status.replace('_', ' ')}" + (f": {item.diagnosis}" if item.diagnosis else "")
+
+
+def summary_table(reports: list[FileReport], width: int | None = None) -> list[str]:
+    import shutil
+
+    width = width or max(80, shutil.get_terminal_size((100, 24)).columns)
+    name_w = max([len("student")] + [len(r.student) for r in reports])
+    lines = [f"{'student':<{name_w}}  {'score':>11}  first mistake"]
+    for r in reports:
+        score = "error" if r.error else f"{r.score:g}/{r.max_score:g}"
+        text = first_mistake_text(r)
+        room = max(20, width - name_w - 15)
+        lines.append(f"{r.student:<{name_w}}  {score:>11}  {text if len(text) <= room else text[:room - 1] + '…'}")
+    return lines
+
+
+CSV_FIELDS = ["student", "file", "score", "max_score", *STATUSES, "first_mistake", "file_error"]
+
+
+def write_csv(reports: list[FileReport], path: str | Path) -> None:
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        for r in reports:
+            row = {"student": r.student, "file": r.file, "score": r.score, "max_score": r.max_score,
+                   "first_mistake": "" if r.error or r.all_right else first_mistake_text(r), "file_error": r.error or ""}
+            row.update(counts(r) if not r.error else {s: "" for s in STATUSES})
+            writer.writerow(row)
+
+
+def gradescope(report: FileReport) -> dict:
+    """Gradescope's autograder results.json for one submission."""
+    if report.error:
+        return {"score": 0.0, "output": f"Your file could not be graded: {report.error}", "tests": []}
+    tests = []
+    for item in report.items:
+        if item.max_points <= 0 and item.status in ("correct", "missing"):
+            continue  # given values that are fine (or not labelled) are not tests
+        output = f"{item.status.replace('_', ' ')}; found at {item.cell or 'nowhere'}; got {_show(item.got) or '-'}, " \
+                 f"expected {_show(item.expected)}" + (f"\n{item.diagnosis}" if item.diagnosis else "")
+        tests.append({"name": item.name, "score": item.points, "max_score": item.max_points,
+                      "status": "passed" if item.status == "correct" else "failed", "output": output})
+    return {"score": report.score, "output": headline(report), "tests": tests}
