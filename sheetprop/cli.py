@@ -21,10 +21,12 @@ class UserError(click.ClickException):
     exit_code = 2
 
 
-def _load(spec_ref: str, epochs: int | None = None, max_cells: int | None = None):
+def _load(spec_ref: str, epochs: int | None = None, max_cells: int | None = None, training: bool = True):
+    """Load a spec; `training=False` when no Training sheet is made (its rows don't count)."""
     try:
         spec = with_epochs(load_spec(spec_ref, max_cells=max_cells), epochs)
-        check_budget(spec, max_cells or MAX_FORMULA_CELLS)
+        if training:
+            check_budget(spec, max_cells or MAX_FORMULA_CELLS)
     except SpecError as exc:
         raise UserError(str(exc)) from None
     return spec
@@ -78,7 +80,7 @@ def generate(spec: str, output: Path | None, epochs: int | None, as_json: bool, 
     from sheetprop.exercise import parse_blank
     from sheetprop.workbook import write_workbook
 
-    network = _load(spec, epochs, max_cells)
+    network = _load(spec, epochs, max_cells, training=not (exercise or blank is not None))
     sections = None
     if exercise or blank is not None:
         try:
@@ -220,7 +222,7 @@ def check(files: tuple[Path, ...], spec_ref: str, as_json: bool, gradescope: Pat
     from sheetprop import local
     from sheetprop.locate import parse_map
 
-    network = _load(spec_ref)
+    network = _load(spec_ref, training=False)
     if gradescope and len(files) != 1:
         raise UserError("--gradescope writes the results of one submission: pass one file")
     names = local.network(network).names

@@ -122,7 +122,7 @@ def instructions(spec: Spec, blank: set[str]) -> list[tuple[str, str]]:
 
 def fill_exercise(wb, spec: Spec, blank) -> dict:
     """Write the exercise's sheets into an XlsxWriter workbook (called by write_workbook)."""
-    from sheetprop.workbook import STYLES, _plain_worksheet_class, _write
+    from sheetprop.workbook import STYLES, _plain_worksheet_class, write_network
 
     blank = set(blank)
     wb.set_properties({"title": f"Exercise: {spec.name}", "subject": "Backpropagation exercise",
@@ -139,15 +139,5 @@ def fill_exercise(wb, spec: Spec, blank) -> dict:
     ws_help.set_column(0, 0, 110)
     ws_help.activate()
 
-    formulas = 0
-    for cell in sorted(sheet.cells, key=lambda c: (c.row, c.col)):
-        _write(ws_net, cell, fmt)
-        formulas += cell.style == "formula"
-    for col, width in sheet.widths.items():
-        ws_net.set_column(col, col, width)
-    ws_net.freeze_panes(0, 3)
-    ws_net.set_landscape()
-    ws_net.fit_to_pages(1, 0)
-    for name, (row, col) in names.items():
-        wb.define_name(name, f"={L.NETWORK}!{L.a1(row, col, True)}")
+    formulas = write_network(wb, ws_net, sheet, names, fmt)
     return {"formulas": formulas, "names": len(names), "updates": 0, "answers": answers}

@@ -328,7 +328,8 @@ def checks(spec: Spec, sheet_layout: SheetLayout, first: R.Step, last: R.Step, l
     first_ref = f"{TRAINING}!{a1(TRAIN_FIRST_ROW, loss_col, True)}"
     last_ref = f"{TRAINING}!{a1(TRAIN_FIRST_ROW + last.index, loss_col, True)}"
     sheet.labels("Training row 0 loss − E_total", "", "0 (both sheets agree)")
-    sheet.put(VALUE_COL, "formula", f"ABS({first_ref}-E_total)", abs(first.E_total - first.E_total), what="check: Training row 0 loss")
+    # the Training sheet's row 0 computes E_total with the same operations: exactly 0
+    sheet.put(VALUE_COL, "formula", f"ABS({first_ref}-E_total)", 0.0, what="check: Training row 0 loss")
     sheet.next()
     sheet.labels(f"loss after {last.index} updates", "", "smaller than E_total when training works")
     sheet.put(VALUE_COL, "formula", last_ref, last.E_total, what=f"check: loss after {last.index} updates")

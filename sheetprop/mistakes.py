@@ -333,13 +333,7 @@ def _loss_with_new_params(net: Network, own) -> float | None:
     params = R.Params.of(spec)
     try:
         for p in _params(net):
-            value = own[f"new_{p.name}"]
-            if p.kind == "w":
-                params.weights[p.layer - 1][p.row][p.col] = value
-            elif p.row is None:
-                params.biases[p.layer - 1] = value
-            else:
-                params.biases[p.layer - 1][p.row] = value
+            params.set(p, own[f"new_{p.name}"])
         labels = net.labels
         losses = []
         for s in net.suffixes:

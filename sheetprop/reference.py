@@ -8,7 +8,7 @@ last bit or nearly.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 from sheetprop import names as N
@@ -105,6 +105,23 @@ class Params:
             return self.weights[p.layer - 1][p.row][p.col]
         b = self.biases[p.layer - 1]
         return b if p.row is None else b[p.row]
+
+    def set(self, p: N.Param, value: float) -> None:
+        if p.kind == "w":
+            self.weights[p.layer - 1][p.row][p.col] = value
+        elif p.row is None:
+            self.biases[p.layer - 1] = value
+        else:
+            self.biases[p.layer - 1][p.row] = value
+
+    def apply_to(self, spec: Spec) -> Spec:
+        """The spec with these parameters as its starting values."""
+        return replace(spec, weights=tuple(tuple(tuple(r) for r in m) for m in self.weights),
+                       biases=tuple(tuple(b) if isinstance(b, list) else b for b in self.biases))
+
+    def copy(self) -> "Params":
+        return Params([[list(r) for r in m] for m in self.weights],
+                      [list(b) if isinstance(b, list) else b for b in self.biases])
 
 
 def parameters(spec: Spec) -> list[N.Param]:
@@ -226,18 +243,11 @@ def run_step(spec: Spec, params: Params, batch: list[int], index: int = 0) -> St
     traces = [run_sample(spec, params, spec.data[s].inputs, spec.data[s].targets) for s in batch]
     E_total = reduce([t.E for t in traces], spec.reduction)
     grads = {p.name: reduce([sample_gradient(p, t) for t in traces], spec.reduction) for p in plist}
-    new = Params([[list(r) for r in m] for m in params.weights], [list(b) if isinstance(b, list) else b for b in params.biases])
+    new = params.copy()
     eta = spec.learning_rate
     for p in plist:
-        if not trained(spec, p):
-            continue
-        value = params.value(p) - eta * grads[p.name]
-        if p.kind == "w":
-            new.weights[p.layer - 1][p.row][p.col] = value
-        elif p.row is None:
-            new.biases[p.layer - 1] = value
-        else:
-            new.biases[p.layer - 1][p.row] = value
+        if trained(spec, p):
+            new.set(p, params.value(p) - eta * grads[p.name])
     return Step(index, batch, params, traces, E_total, grads, new)
 
 

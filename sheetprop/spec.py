@@ -429,12 +429,12 @@ def validate(raw: Any, where: str = "<spec>", default_name: str = "network",
     epochs = c.integer(raw.get("epochs", 1), "epochs", 0)
 
     m = len(data) if batch == "full" else 1 if batch == "online" else batch
-    n_batches = -(-len(data) // m)
-    cells = estimate_formulas(sizes, layers, m, epochs * n_batches, train_biases)
+    # the worked step alone (the Training sheet's rows are counted by check_budget, once
+    # --epochs is known): refuses absurd layers before a single weight is drawn
+    cells = estimate_formulas(sizes, layers, m, 0, train_biases)
     if cells > max_cells:
-        c.fail("epochs" if cells / (epochs + 1) <= max_cells else "layers",
-               f"this spec makes about {cells:,} formula cells, over the limit of {max_cells:,}; "
-               f"use fewer epochs or smaller layers, or raise the limit with --max-cells {cells}")
+        c.fail("layers", f"this network makes about {cells:,} formula cells, over the limit of {max_cells:,}; "
+                         f"use smaller layers, or raise the limit with --max-cells {cells}")
 
     raw_weights = raw.get("weights")
     if raw_weights is not None and (not isinstance(raw_weights, list) or len(raw_weights) != n_out):

@@ -72,8 +72,8 @@ def read_embedded(path: str | Path, max_uncompressed: int | None = None):
     try:
         if L.ABOUT not in wb.sheetnames or L.NETWORK not in wb.sheetnames:
             raise WorkbookError(
-                f"{path}: not a workbook written by `sheetprop generate` (no {L.ABOUT} and {L.NETWORK} sheets); "
-                "to grade a student's file use `sheetprop check`"
+                f"{path}: holds no embedded spec (no {L.ABOUT} sheet): verify checks workbooks made by "
+                "`sheetprop generate`; to grade an exercise or a student's file use `sheetprop check`"
             )
         lines, found = [], False
         for (value,) in wb[L.ABOUT].iter_rows(min_col=1, max_col=1, values_only=True):
@@ -102,8 +102,7 @@ def given_spec(spec, values: dict, path) -> tuple[object, list[str]]:
     """The spec with the given values the workbook holds now, and what changed."""
     network, _names, *_ = build(spec)
     changes: list[str] = []
-    weights = [[list(r) for r in m] for m in spec.weights]
-    biases = [list(b) if isinstance(b, tuple) else b for b in spec.biases]
+    given = R.Params.of(spec)
     data = [[list(s.inputs), list(s.targets)] for s in spec.data]
     eta = spec.learning_rate
     params = {p.name: p for p in R.parameters(spec)}
@@ -124,21 +123,9 @@ def given_spec(spec, values: dict, path) -> tuple[object, list[str]]:
             _, s, field_, j = key
             data[s][0 if field_ == "inputs" else 1][j] = got
         else:
-            p = params[key[0]]
-            if p.kind == "w":
-                weights[p.layer - 1][p.row][p.col] = got
-            elif p.row is None:
-                biases[p.layer - 1] = got
-            else:
-                biases[p.layer - 1][p.row] = got
-    new = replace(
-        spec,
-        weights=tuple(tuple(tuple(r) for r in m) for m in weights),
-        biases=tuple(tuple(b) if isinstance(b, list) else b for b in biases),
-        learning_rate=eta,
-        data=tuple(Sample(tuple(i), tuple(t)) for i, t in data),
-    )
-    return new, changes
+            given.set(params[key[0]], got)
+    data_ = tuple(Sample(tuple(i), tuple(t)) for i, t in data)
+    return replace(given.apply_to(spec), learning_rate=eta, data=data_), changes
 
 
 def expected_cells(spec):

@@ -131,22 +131,28 @@ def _fill(wb, spec: Spec, progress) -> dict:
             progress(k + 1, total)
     L.checks(spec, network, seen[0], seen[1], cols.E_total)
 
-    for cell in sorted(network.cells, key=lambda c: (c.row, c.col)):
-        _write(ws_net, cell, fmt)
-        n_formulas += cell.style == "formula"
-    for col, width in network.widths.items():
-        ws_net.set_column(col, col, width)
-    ws_net.freeze_panes(0, 3)
-    ws_net.set_landscape()
-    ws_net.fit_to_pages(1, 0)
+    n_formulas += write_network(wb, ws_net, network, names, fmt)
     ws_net.activate()
-
-    for name, (row, col) in names.items():
-        wb.define_name(name, f"={L.NETWORK}!{L.a1(row, col, True)}")
 
     _chart(wb, ws_train, spec, cols)
     _about(ws_about, spec, fmt)
     return {"formulas": n_formulas, "names": len(names), "updates": spec.n_updates}
+
+
+def write_network(wb, ws, network: L.SheetLayout, names: dict, fmt) -> int:
+    """Write the Network sheet's cells (in row order), widths, page set-up and names."""
+    formulas = 0
+    for cell in sorted(network.cells, key=lambda c: (c.row, c.col)):
+        _write(ws, cell, fmt)
+        formulas += cell.style == "formula"
+    for col, width in network.widths.items():
+        ws.set_column(col, col, width)
+    ws.freeze_panes(0, 3)
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+    for name, (row, col) in names.items():
+        wb.define_name(name, f"={L.NETWORK}!{L.a1(row, col, True)}")
+    return formulas
 
 
 def _write(ws, cell: L.Cell, fmt) -> None:

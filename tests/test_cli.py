@@ -130,3 +130,4 @@ def test_epochs_beyond_the_cell_budget_are_refused(run, tmp_path):
         in result.output
     assert not out.exists()
     assert run("reference", "mazur", "--epochs", "1000000", "--json").exit_code == 2
+    assert run("generate", "mazur", "--epochs", "1000000", "--exercise", "-o", out).exit_code == 0  # no Training sheet

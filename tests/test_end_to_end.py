@@ -99,7 +99,7 @@ def test_verify_refuses_files_it_cannot_use(tmp_path):
     wb.save(not_ours)
     text = tmp_path / "notes.xlsx"
     text.write_text("hello")
-    for path, says in [(not_ours, "not a workbook written by `sheetprop generate`"),
+    for path, says in [(not_ours, "holds no embedded spec (no About sheet)"),
                        (text, "not an .xlsx workbook"),
                        (tmp_path / "missing.xlsx", "no such file")]:
         result = CliRunner().invoke(main, ["verify", str(path)])

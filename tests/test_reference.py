@@ -73,15 +73,6 @@ def batch_loss(spec, params, batch):
     return R.run_step(spec, params, batch).E_total
 
 
-def set_param(params, p, value):
-    if p.kind == "w":
-        params.weights[p.layer - 1][p.row][p.col] = value
-    elif p.row is None:
-        params.biases[p.layer - 1] = value
-    else:
-        params.biases[p.layer - 1][p.row] = value
-
-
 @pytest.mark.parametrize("seed", range(60))
 def test_gradients_match_central_finite_differences(seed):
     spec = validate(random_spec(seed))
@@ -91,11 +82,11 @@ def test_gradients_match_central_finite_differences(seed):
     h = 1e-6
     for p in R.parameters(spec):
         value = params.value(p)
-        set_param(params, p, value + h)
+        params.set(p, value + h)
         up = batch_loss(spec, params, batch)
-        set_param(params, p, value - h)
+        params.set(p, value - h)
         down = batch_loss(spec, params, batch)
-        set_param(params, p, value)
+        params.set(p, value)
         numeric = (up - down) / (2 * h)
         assert step.grads[p.name] == pytest.approx(numeric, rel=1e-5, abs=1e-7), (seed, p.name)
 

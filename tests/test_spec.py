@@ -113,13 +113,16 @@ def test_missing_file_suggests_a_preset():
 def test_absurd_sizes_are_refused_before_any_weight_is_drawn():
     text = "layers: [3, 3000, 3000, 3]\nlearning_rate: 0.1\ndata: [{inputs: [1, 2, 3], targets: [1, 2, 3]}]\n"
     message = error_of(text)
-    assert ": layers: this spec makes about" in message and "--max-cells" in message
+    assert ": layers: this network makes about" in message and "--max-cells" in message
 
 
-def test_the_cell_budget_can_be_raised():
-    text = BASE + "epochs: 100000\n"
-    assert "over the limit of 2,000,000" in error_of(text)
-    assert parse_spec(text, max_cells=10**8).epochs == 100000
+def test_the_cell_budget_counts_training_rows_once_epochs_are_known():
+    from sheetprop.spec import check_budget
+
+    spec = parse_spec(BASE + "epochs: 100000\n")  # the worked step alone is small
+    with pytest.raises(SpecError, match=r"net.yaml: epochs: .* over the limit of 2,000,000; .*--max-cells"):
+        check_budget(parse_spec(BASE + "epochs: 100000\n", where="net.yaml"), 2_000_000)
+    check_budget(spec, 10**8)
 
 
 def test_estimate_bounds_the_real_count(tmp_path):

@@ -56,10 +56,16 @@ def evaluate(path, engine: str = "formulas", *, timeout: float | None = None) ->
     `timeout` (seconds) bounds the LibreOffice run, which is a separate process; the
     in-process engines (formulas, ironcalc) cannot be interrupted and ignore it.
     """
+    from sheetprop.readbook import WorkbookError, check_container
+
     module = importlib.import_module(_module(engine))
     path = Path(path)
     if not path.is_file():
         raise EngineError(f"{path}: no such file; pass the path of an .xlsx workbook")
+    try:
+        check_container(path)  # untrusted files: no zip bomb reaches an engine
+    except WorkbookError as exc:
+        raise EngineError(str(exc)) from None
     return module.evaluate(path, timeout=timeout)
 
 
