@@ -401,6 +401,32 @@ def training_columns(spec: Spec) -> TrainingColumns:
     return TrainingColumns(params, nets, outs, E, deltas, E_total, grads, headers, col)
 
 
+def training_values(spec: Spec, cols: TrainingColumns, step: R.Step) -> dict[int, float]:
+    """The reference value of every formula cell of one Training row, by column."""
+    values = {c: step.params.value(p) for p in R.parameters(spec) if (c := cols.params.get(p.name)) is not None}
+    for slot, trace in enumerate(step.samples):
+        for layer in range(1, len(spec.sizes)):
+            for j in range(spec.sizes[layer]):
+                values[cols.nets[slot][layer][j]] = trace.nets[layer][j]
+                values[cols.outs[slot][layer][j]] = trace.outs[layer][j]
+                values[cols.deltas[slot][layer][j]] = trace.deltas[layer][j]
+        values[cols.E[slot]] = trace.E
+    values[cols.E_total] = step.E_total
+    for name, c in cols.grads.items():
+        values[c] = step.grads[name]
+    return values
+
+
+def training_what(cols: TrainingColumns, row: int, col: int) -> str:
+    """How verify names a Training cell: `Training update 3: sample slot 1: backward: δh1`."""
+    group = header = ""
+    for c, g, h in cols.headers:
+        if c > col:
+            break
+        group, header = g, h
+    return f"Training update {row - TRAIN_FIRST_ROW}: {group}: {header}"
+
+
 def training_rows(spec: Spec, data_cells: dict[tuple, str], steps=None) -> Iterator[list[Cell]]:
     """Rows of the Training sheet, one per update (0…N), as lists of cells.
 
@@ -412,11 +438,18 @@ def training_rows(spec: Spec, data_cells: dict[tuple, str], steps=None) -> Itera
     n_layers = len(labels)
     K = spec.sizes[-1]
     plist = R.parameters(spec)
+    w_of = {(p.layer, p.row, p.col): p for p in plist if p.kind == "w"}
+    b_of = {}
+    for p in plist:
+        if p.kind == "b":
+            for j in range(spec.sizes[p.layer]) if p.row is None else [p.row]:
+                b_of[(p.layer, j)] = p
     steps = steps if steps is not None else R.iterate_training(spec)
     for step in steps:
         r = TRAIN_FIRST_ROW + step.index
         k = step.index
-        cells = [Cell(r, 0, "index", value=k)]
+        values = training_values(spec, cols, step)
+        formulas: dict[int, str] = {}
 
         def ref(col: int) -> str:
             return a1(r, col)
@@ -427,18 +460,8 @@ def training_rows(spec: Spec, data_cells: dict[tuple, str], steps=None) -> Itera
         for p in plist:
             if p.name in cols.params:
                 c = cols.params[p.name]
-                formula = p.name if k == 0 else X.update(a1(r - 1, c), "eta", a1(r - 1, cols.grads[p.name]))
-                cells.append(Cell(r, c, "formula", formula, step.params.value(p), what=f"Training update {k}: {p.symbol}"))
-        w_of = {(p.layer, p.row, p.col): p for p in plist if p.kind == "w"}
-        b_of = {}
-        for p in plist:
-            if p.kind == "b":
-                if p.row is None:
-                    for j in range(spec.sizes[p.layer]):
-                        b_of[(p.layer, j)] = p
-                else:
-                    b_of[(p.layer, p.row)] = p
-        for slot, (s, trace) in enumerate(zip(step.batch, step.samples)):
+                formulas[c] = p.name if k == 0 else X.update(a1(r - 1, c), "eta", a1(r - 1, cols.grads[p.name]))
+        for slot, s in enumerate(step.batch):
             ins = [data_cells[("data", s, "inputs", i)] for i in range(spec.sizes[0])]
             tgs = [data_cells[("data", s, "targets", j)] for j in range(K)]
             prev = ins
@@ -448,16 +471,11 @@ def training_rows(spec: Spec, data_cells: dict[tuple, str], steps=None) -> Itera
                 for j, c in enumerate(cols.nets[slot][layer]):
                     ws = [param_ref(w_of[(layer, j, i)]) for i in range(len(prev))]
                     b = param_ref(b_of[(layer, j)]) if (layer, j) in b_of else None
-                    cells.append(Cell(r, c, "formula", X.net(ws, prev, b), trace.nets[layer][j],
-                                      what=f"Training update {k}: net_{labels[layer][j]} (slot {slot + 1})"))
+                    formulas[c] = X.net(ws, prev, b)
                 for j, c in enumerate(cols.outs[slot][layer]):
-                    cells.append(Cell(r, c, "formula", X.activate(kind, net_refs[j], net_refs), trace.outs[layer][j],
-                                      what=f"Training update {k}: out_{labels[layer][j]} (slot {slot + 1})"))
+                    formulas[c] = X.activate(kind, net_refs[j], net_refs)
                 prev = [ref(c) for c in cols.outs[slot][layer]]
-            outs = prev
-            cells.append(Cell(r, cols.E[slot], "formula",
-                              "+".join(X.loss_term(spec.loss, t, o, K) for t, o in zip(tgs, outs)), trace.E,
-                              what=f"Training update {k}: E (slot {slot + 1})"))
+            formulas[cols.E[slot]] = "+".join(X.loss_term(spec.loss, t, o, K) for t, o in zip(tgs, prev))
             for layer in range(n_layers - 1, 0, -1):
                 kind = spec.layers[layer].activation
                 o_refs = [ref(c) for c in cols.outs[slot][layer]]
@@ -470,14 +488,11 @@ def training_rows(spec: Spec, data_cells: dict[tuple, str], steps=None) -> Itera
                              for j in range(len(o_refs))]
                 for j, c in enumerate(cols.deltas[slot][layer]):
                     if kind == "softmax":
-                        formula = X.softmax_delta(j, grads, o_refs)
+                        formulas[c] = X.softmax_delta(j, grads, o_refs)
                     else:
-                        formula = f"{grads[j]}*({X.derivative(kind, o_refs[j], n_refs[j])})"
-                    cells.append(Cell(r, c, "formula", formula, trace.deltas[layer][j],
-                                      what=f"Training update {k}: δ{labels[layer][j]} (slot {slot + 1})"))
+                        formulas[c] = f"{grads[j]}*({X.derivative(kind, o_refs[j], n_refs[j])})"
         slots = range(len(step.batch))
-        cells.append(Cell(r, cols.E_total, "formula", X.reduce([ref(cols.E[s]) for s in slots], spec.reduction),
-                          step.E_total, what=f"Training update {k}: E_total"))
+        formulas[cols.E_total] = X.reduce([ref(cols.E[s]) for s in slots], spec.reduction)
         for p in plist:
             if p.name not in cols.grads:
                 continue
@@ -489,6 +504,5 @@ def training_rows(spec: Spec, data_cells: dict[tuple, str], steps=None) -> Itera
                 terms = [ref(cols.deltas[s][p.layer][p.row]) for s in slots]
             else:
                 terms = ["+".join(ref(c) for c in cols.deltas[s][p.layer]) for s in slots]
-            cells.append(Cell(r, cols.grads[p.name], "formula", X.reduce(terms, spec.reduction), step.grads[p.name],
-                              what=f"Training update {k}: ∂E/∂{p.symbol}"))
-        yield cells
+            formulas[cols.grads[p.name]] = X.reduce(terms, spec.reduction)
+        yield [Cell(r, 0, "index", value=k)] + [Cell(r, c, "formula", f, values[c]) for c, f in sorted(formulas.items())]

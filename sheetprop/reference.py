@@ -238,8 +238,8 @@ class Step:
     new_params: Params
 
 
-def run_step(spec: Spec, params: Params, batch: list[int], index: int = 0) -> Step:
-    plist = parameters(spec)
+def run_step(spec: Spec, params: Params, batch: list[int], index: int = 0, plist: list[N.Param] | None = None) -> Step:
+    plist = plist or parameters(spec)
     traces = [run_sample(spec, params, spec.data[s].inputs, spec.data[s].targets) for s in batch]
     E_total = reduce([t.E for t in traces], spec.reduction)
     grads = {p.name: reduce([sample_gradient(p, t) for t in traces], spec.reduction) for p in plist}
@@ -256,8 +256,9 @@ def iterate_training(spec: Spec, n_updates: int | None = None) -> Iterator[Step]
     n_updates = spec.n_updates if n_updates is None else n_updates
     batches = spec.batches()
     params = Params.of(spec)
+    plist = parameters(spec)
     for k in range(n_updates + 1):
-        step = run_step(spec, params, batches[k % len(batches)], k)
+        step = run_step(spec, params, batches[k % len(batches)], k, plist)
         yield step
         params = step.new_params
 

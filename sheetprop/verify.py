@@ -129,24 +129,23 @@ def given_spec(spec, values: dict, path) -> tuple[object, list[str]]:
 
 
 def expected_cells(spec):
-    """Every formula cell of the workbook with the value the reference gives it."""
+    """Every formula cell with its reference value: (sheet, row, col, value, what).
+
+    Training cells are named only when reported (`what` is None), which keeps a
+    10,000-row sheet cheap.
+    """
     network, names, cols, data_cells, steps = build(spec)
-    seen = []
-
-    def remember(it):
-        for step in it:
-            seen[:] = [seen[0] if seen else step, step]
-            yield step
-
-    for row in L.training_rows(spec, data_cells, steps=remember(steps)):
-        for cell in row:
-            if cell.style == "formula":
-                yield L.TRAINING, cell
-    L.checks(spec, network, seen[0], seen[1], cols.E_total)
+    first = last = None
+    for step in steps:
+        first, last = first or step, step
+        row = L.TRAIN_FIRST_ROW + step.index
+        for col, value in L.training_values(spec, cols, step).items():
+            yield L.TRAINING, row, col, value, None
+    L.checks(spec, network, first, last, cols.E_total)
     for cell in network.cells:
         if cell.style == "formula":
-            yield L.NETWORK, cell
-    yield "names", names
+            yield L.NETWORK, cell.row, cell.col, cell.value, cell.what
+    yield "names", names, cols, None, None
 
 
 def verify_workbook(path: str | Path, engine: str = "formulas", tol: float = 1e-9, timeout: float | None = None,
@@ -177,23 +176,25 @@ def verify_workbook(path: str | Path, engine: str = "formulas", tol: float = 1e-
         if job is not None:
             job.stop()
 
-    for sheet, cell in expected:
+    for sheet, row, col, value, what in expected:
         if sheet == "names":
-            for name, (row, col) in cell.items():
-                target = f"{L.NETWORK}!{L.a1(row, col, True)}"
-                report.names += 1
-                if workbook_names.get(name, "").replace("'", "") != target:
-                    report.mismatches.append(Mismatch(name, target, f"the name {name} on {target}",
-                                                      workbook_names.get(name, "no such name")))
+            names, cols = row, col
             continue
-        ref = L.a1(cell.row, cell.col)
+        ref = L.a1(row, col)
         got = results.get((sheet, ref), "no formula here")
         report.cells += 1
-        ok, rel = agree(cell.value, got, tol)
+        ok, rel = agree(value, got, tol)
         if not ok:
-            report.mismatches.append(Mismatch(cell.what or ref, f"{sheet}!{ref}", cell.value, _plain(got)))
+            what = what or (L.training_what(cols, row, col) if sheet == L.TRAINING else ref)
+            report.mismatches.append(Mismatch(what, f"{sheet}!{ref}", value, _plain(got)))
         if math.isfinite(rel) and rel > report.worst_rel_error:
             report.worst_rel_error = rel
+    for name, (row, col) in names.items():
+        target = f"{L.NETWORK}!{L.a1(row, col, True)}"
+        report.names += 1
+        if workbook_names.get(name, "").replace("'", "") != target:
+            report.mismatches.append(Mismatch(name, target, f"the name {name} on {target}",
+                                              workbook_names.get(name, "no such name")))
     report.seconds = time.perf_counter() - start
     return report
 

@@ -152,3 +152,20 @@ def test_every_reference_name_is_a_defined_name_on_its_cell(tmp_path, source):
         assert sheet == "Network"
         stored = wb[sheet][ref.replace("$", "")].value
         assert stored == pytest.approx(value, rel=1e-15, abs=1e-300), name
+
+
+def test_a_wrong_training_cell_is_named_by_update_and_column(books, tmp_path):
+    from sheetprop import layout as L
+
+    spec = with_epochs(load_spec("mazur"), 3)
+    cols = L.training_columns(spec)
+    col = cols.deltas[0][1][0]  # δh1 of the one sample
+    ref = f"{L.col_letter(col)}{L.TRAIN_FIRST_ROW + 2 + 1}"
+    wb = openpyxl.load_workbook(books["mazur"])
+    wb["Training"][ref] = "=0.5"
+    bad = tmp_path / "bad.xlsx"
+    wb.save(bad)
+    report = verify_workbook(bad)
+    first = report.mismatches[0]
+    assert (first.what, first.cell) == ("Training update 2: the sample: backward: δh1", f"Training!{ref}")
+    assert first.got == 0.5
