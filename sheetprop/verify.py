@@ -145,7 +145,7 @@ def expected_cells(spec):
     for cell in network.cells:
         if cell.style == "formula":
             yield L.NETWORK, cell.row, cell.col, cell.value, cell.what
-    yield "names", names, cols, None, None
+    yield "names", names, None, None, None
 
 
 def verify_workbook(path: str | Path, engine: str = "formulas", tol: float = 1e-9, timeout: float | None = None,
@@ -176,9 +176,10 @@ def verify_workbook(path: str | Path, engine: str = "formulas", tol: float = 1e-
         if job is not None:
             job.stop()
 
+    cols = L.training_columns(spec)
     for sheet, row, col, value, what in expected:
         if sheet == "names":
-            names, cols = row, col
+            names = row
             continue
         ref = L.a1(row, col)
         got = results.get((sheet, ref), "no formula here")
