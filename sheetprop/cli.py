@@ -126,7 +126,14 @@ def verify(workbook: Path, engine: str, tol: float, timeout: float | None, as_js
     """
     from sheetprop.verify import verify_workbook
 
-    report = verify_workbook(workbook, engine=engine, tol=tol, timeout=timeout)
+    status = None
+    if not as_json and sys.stderr.isatty():
+        def status(message: str) -> None:
+            click.echo(f"\r\033[K{message}", err=True, nl=False)
+
+    report = verify_workbook(workbook, engine=engine, tol=tol, timeout=timeout, status=status)
+    if status:
+        status("")
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     elif report.error:

@@ -18,7 +18,7 @@ from sheetprop import layout as L
 from sheetprop import reference as R
 from sheetprop.isolate import IsolationError, Job
 from sheetprop.readbook import WorkbookError, load
-from sheetprop.spec import Sample, SpecError, validate
+from sheetprop.spec import Sample, SpecError, estimate_formulas, validate
 from sheetprop.workbook import SPEC_MARKER, build
 
 
@@ -149,7 +149,7 @@ def expected_cells(spec):
 
 
 def verify_workbook(path: str | Path, engine: str = "formulas", tol: float = 1e-9, timeout: float | None = None,
-                    max_memory: int | None = None) -> VerifyReport:
+                    max_memory: int | None = None, status=None) -> VerifyReport:
     """Recompute `path` with `engine` and compare every formula cell with the reference.
 
     The engine runs in a child process (with the time limit and memory bound) while this
@@ -166,8 +166,15 @@ def verify_workbook(path: str | Path, engine: str = "formulas", tol: float = 1e-
         grace = None if timeout is None else timeout + 15  # LibreOffice stops itself at `timeout`
         job = Job(partial(evaluate, timeout=timeout), path, engine, timeout=grace,
                   what=f"the {engine} engine", max_memory=max_memory)
+        if status:
+            n = estimate_formulas(spec.sizes, spec.layers, spec.batch_size, spec.n_updates, spec.train_biases)
+            status(f"recomputing about {n:,} formula cells with {engine}, and the reference…")
         expected = list(expected_cells(spec))
+        if status:
+            status(f"reference ready; waiting for {engine}…")
         results = job.result()
+        if status:
+            status("comparing…")
     except (WorkbookError, EngineError, IsolationError) as exc:
         report.error = str(exc)
         report.seconds = time.perf_counter() - start
