@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -10,15 +12,57 @@ from pathlib import Path
 import click
 
 from sheetprop import __version__
-from sheetprop.spec import MAX_FORMULA_CELLS, SpecError, check_budget, load_spec, preset_names, with_epochs
+from sheetprop.atomic import write_text
+from sheetprop.batch import DEFAULT_JOBS, DEFAULT_TIMEOUT
+from sheetprop.readbook import MAX_CELLS
+from sheetprop.spec import MAX_FORMULA_CELLS, SpecError, check_budget, load_spec, load_yaml, preset_names, with_epochs
 
-ENGINE_CHOICES = ("formulas", "libreoffice", "ironcalc")
+ENGINE_CHOICES = ("compiled", "formulas", "libreoffice", "ironcalc")
 
 
 class UserError(click.ClickException):
     """Input that cannot be used: printed as one `Error: …` line, exit code 2."""
 
     exit_code = 2
+
+
+class Interrupted(click.ClickException):
+    """Ctrl-C: one line, exit code 130 (the shell's code for an interrupt)."""
+
+    exit_code = 130
+
+
+class _Main(click.Group):
+    """Every failure is one `Error: …` line, never a traceback (SHEETPROP_DEBUG=1 shows it)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted; no output file was written or changed") from None
+        except Exception as exc:
+            if os.environ.get("SHEETPROP_DEBUG"):
+                raise
+            text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            raise UserError(f"internal error ({type(exc).__name__}{': ' + text if text else ''}); run again with "
+                            "SHEETPROP_DEBUG=1 for the details and report it") from None
+
+
+class Size(click.ParamType):
+    """A size in bytes written as 100M, 2G, 512MiB or 1.5GB (binary units); a bare number is MiB."""
+
+    name = "SIZE"
+    _UNITS = {"": 2**20, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", str(value), re.IGNORECASE)
+        if not m or float(m[1]) <= 0:
+            self.fail(f"{value!r} is not a size such as 100M or 2G", param, ctx)
+        return int(float(m[1]) * self._UNITS[m[2].lower()])
 
 
 def _load(spec_ref: str, epochs: int | None = None, max_cells: int | None = None, training: bool = True):
@@ -46,7 +90,7 @@ def _progress(label: str, enabled: bool):
     return show
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sheetprop")
 def main() -> None:
     """Backpropagation as live spreadsheet formulas.
@@ -112,8 +156,10 @@ def generate(spec: str, output: Path | None, epochs: int | None, as_json: bool, 
 
 @main.command()
 @click.argument("workbook", type=click.Path(path_type=Path))
-@click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="formulas", show_default=True,
-              help="The formula engine that recomputes the workbook.")
+@click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="compiled", show_default=True,
+              help="The formula engine that recomputes the workbook: compiled (sheetprop's own, pure Python, "
+                   "fast), formulas (the formulas package), libreoffice (the real application, headless), "
+                   "ironcalc (Rust).")
 @click.option("--tol", type=click.FloatRange(min=0), default=1e-9, show_default=True,
               help="Relative tolerance for each cell.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=None, help="Give up on the engine after this many seconds.")
@@ -212,11 +258,21 @@ def presets() -> None:
               help="Fraction of the points for a number typed where a formula belongs.")
 @click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="formulas", show_default=True,
               help="The formula engine that recomputes the student's formulas.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=None, help="Give up on the engine after this many seconds.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=DEFAULT_JOBS, show_default=True,
+              help="Files graded at once, each in a process of its own (one per core).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds one file may take; a file that takes longer gets an error and the others are graded.")
+@click.option("--max-memory", type=Size(), default="2G", show_default=True,
+              help="Memory one file may use (512M, 4G); a file that needs more gets an error.")
+@click.option("--max-size", type=Size(), default="100M", show_default=True,
+              help="Refuse a workbook that expands to more than this once unzipped (zip bombs).")
+@click.option("--max-cells", type=click.IntRange(min=1), default=MAX_CELLS, show_default=True,
+              help="Refuse a workbook holding more cells than this (and a spec whose exercise would).")
 @click.option("-d", "--details", is_flag=True, help="With several files, list every quantity of every file.")
 def check(files: tuple[Path, ...], spec_ref: str, as_json: bool, gradescope: Path | None, csv_path: Path | None,
           map_path: Path | None, points_path: Path | None, tol: float, carried_forward_credit: float,
-          hardcoded_credit: float, engine: str, timeout: float | None, details: bool) -> None:
+          hardcoded_credit: float, engine: str, jobs: int, timeout: float, max_memory: int, max_size: int,
+          max_cells: int, details: bool) -> None:
     """Grade students' workbooks FILES against SPEC.
 
     Each quantity is found by its name, a map entry or a label, recomputed from the
@@ -224,14 +280,19 @@ def check(files: tuple[Path, ...], spec_ref: str, as_json: bool, gradescope: Pat
     student's earlier values), incorrect (with the likely mistake), missing, hardcoded
     or error. Exit 0 when every answer is right, 1 when one is wrong, 2 when a file
     could not be used.
+
+    Files are untrusted: each is graded in a process of its own within the limits below,
+    never written to, and no macro or link in it is followed.
     """
     from sheetprop import grade as G
     from sheetprop import local
+    from sheetprop.batch import grade_files
     from sheetprop.locate import parse_map
 
-    network = _load(spec_ref, training=False)
+    network = _load(spec_ref, max_cells=max_cells, training=False)
     if gradescope and len(files) != 1:
         raise UserError("--gradescope writes the results of one submission: pass one file")
+    _check_outputs([p for p in (csv_path, gradescope) if p], [*files, Path(spec_ref), map_path, points_path])
     names = local.network(network).names
     cell_map = {}
     if map_path:
@@ -241,8 +302,9 @@ def check(files: tuple[Path, ...], spec_ref: str, as_json: bool, gradescope: Pat
             raise UserError(str(exc)) from None
     points = _points(points_path) if points_path else {}
     options = G.GradeOptions(tol=tol, points=points, carried_forward_credit=carried_forward_credit,
-                             hardcoded_credit=hardcoded_credit, cell_map=cell_map, engine=engine, timeout=timeout)
-    reports = [G.grade_file(path, network, options) for path in files]
+                             hardcoded_credit=hardcoded_credit, cell_map=cell_map, engine=engine, timeout=timeout,
+                             max_memory=max_memory, max_uncompressed=max_size, max_cells=max_cells)
+    reports = grade_files(files, network, options, jobs=jobs, progress=_progress("files graded", not as_json))
 
     if as_json:
         click.echo(json.dumps([r.to_json() for r in reports], indent=1))
@@ -257,10 +319,27 @@ def check(files: tuple[Path, ...], spec_ref: str, as_json: bool, gradescope: Pat
         if csv_path:
             G.write_csv(reports, csv_path)
         if gradescope:
-            gradescope.write_text(json.dumps(G.gradescope(reports[0]), indent=1), encoding="utf-8")
+            write_text(gradescope, json.dumps(G.gradescope(reports[0]), indent=1))
     except OSError as exc:
-        raise UserError(f"cannot write: {exc.strerror or exc}") from None
+        raise UserError(f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}") from None
     sys.exit(G.exit_code(reports))
+
+
+def _check_outputs(outputs: list[Path], inputs: list[Path | None]) -> None:
+    """An output file must not be an input, nor the other output, nor a folder."""
+    taken = {p.resolve() for p in inputs if p is not None and p.exists()}
+    seen = set()
+    for out in outputs:
+        where = out.resolve()
+        if where in taken:
+            raise UserError(f"{out}: that is one of the input files; choose another output name")
+        if where in seen:
+            raise UserError(f"{out}: --csv and --gradescope must be different files")
+        if out.is_dir():
+            raise UserError(f"{out}: is a folder; give a file name")
+        if not out.parent.is_dir():
+            raise UserError(f"{out}: the folder {out.parent} does not exist")
+        seen.add(where)
 
 
 def _read_text(path: Path) -> str:
@@ -273,17 +352,15 @@ def _read_text(path: Path) -> str:
 
 
 def _points(path: Path) -> dict[str, float]:
-    import yaml
-
     try:
-        raw = yaml.safe_load(_read_text(path))
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raw = load_yaml(_read_text(path), str(path))
+    except SpecError as exc:
+        raise UserError(str(exc)) from None
     if not isinstance(raw, dict):
         raise UserError(f"{path}: must map names, sections or patterns to points, e.g. `new_*: 2`")
     points = {}
     for key, value in raw.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise UserError(f"{path}: {key}: points must be a number of at least 0, not {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1e9:
+            raise UserError(f"{path}: {key}: points must be a number from 0 to 1e9, not {str(value)[:40]!r}")
         points[str(key)] = float(value)
     return points

@@ -25,8 +25,9 @@ from typing import Mapping
 
 from sheetprop import local
 from sheetprop import mistakes as M
-from sheetprop.locate import Formula, Location, StudentBook, locate, map_problem, read_book
-from sheetprop.readbook import MAX_UNCOMPRESSED, WorkbookError
+from sheetprop.locate import Formula, Location, StudentBook, a1, locate, map_problem, parse_ref, read_book
+from sheetprop.readbook import MAX_CELLS, MAX_UNCOMPRESSED, WorkbookError
+from sheetprop.screen import bad_names, engine_copy, screen
 from sheetprop.spec import Spec
 
 STATUSES = ("correct", "carried_forward", "incorrect", "missing", "hardcoded", "error")
@@ -42,7 +43,10 @@ class GradeOptions:
     engine: str = "formulas"
     timeout: float | None = None  # seconds for the engine (then it runs in a child process)
     max_memory: int | None = None  # bytes for the engine's child process
-    max_uncompressed: int = MAX_UNCOMPRESSED
+    max_uncompressed: int = MAX_UNCOMPRESSED  # bytes of the zip once expanded
+    max_cells: int = MAX_CELLS  # cells of the workbook
+    engine_in_child: bool = True  # False when the caller already isolates the whole file (sheetprop.batch)
+    scratch: str | None = None  # folder for the engine's copies (the caller removes it), else a temporary one
 
 
 @dataclass
@@ -69,6 +73,7 @@ class FileReport:
     error: str | None = None
     items: list[Item] = field(default_factory=list)
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # what was ignored or held back, in words
 
     @property
     def student(self) -> str:
@@ -89,8 +94,8 @@ class FileReport:
         return None
 
     def to_json(self) -> dict:
-        return {"file": self.file, "score": self.score, "max_score": self.max_score, "error": self.error,
-                "items": [asdict(i) for i in self.items]}
+        return _finite({"file": self.file, "score": self.score, "max_score": self.max_score, "error": self.error,
+                        "notes": self.notes, "items": [asdict(i) for i in self.items]})
 
 
 def close(a: float, b: float, tol: float) -> bool:
@@ -116,32 +121,71 @@ def points_for(name: str, section: str, points: Mapping[str, float]) -> float:
 
 
 def grade_file(path: str | Path, spec: Spec, options: GradeOptions = GradeOptions()) -> FileReport:
-    """Grade one student's workbook; a file that cannot be used gives a report with `error` set."""
+    """Grade one student's workbook; a file that cannot be used gives a report with `error` set.
+
+    The file is read within the limits of `options`, its formulas screened (`sheetprop.screen`)
+    and recomputed by the engine; nothing is written next to it and no macro is run.
+    """
     start = time.perf_counter()
     report = FileReport(file=str(path))
     net = local.network(spec)
+    held: dict = {}
     try:
-        book = read_book(path, options.max_uncompressed)
-        results = _recompute(path, options) if any(isinstance(v, Formula) for v in book.cells.values()) else {}
+        book = read_book(path, options.max_uncompressed, options.max_cells)
+        names_held = bad_names(book.names)
+        held = screen(book, names_held)
+        report.notes = _notes(book, held)
+        formulas = any(isinstance(v, Formula) for v in book.cells.values())
+        results = _recompute(path, book, held, names_held, options) if formulas else {}
     except WorkbookError as exc:
         report.error = str(exc)
     except Exception as exc:  # noqa: BLE001 - the engine's EngineError, or whatever a hostile file provokes in it
         report.error = _engine_failure(path, exc)
     if report.error is None:
         found = locate(book, net.names, dict(options.cell_map))
-        report.items = _grade_items(net, book, found, results, options)
+        report.items = _grade_items(net, book, found, results, options, held)
         report.max_score = round(sum(i.max_points for i in report.items), 6)
         report.score = round(sum(i.points for i in report.items), 6)
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _recompute(path, options: GradeOptions) -> dict:
-    """The engine's value of every formula cell; in a child process when there are limits."""
+def _notes(book: StudentBook, held: dict) -> list[str]:
+    notes = []
+    if book.container.macros:
+        notes.append("the file's macros (VBA) were ignored: sheetprop never runs them")
+    if book.container.dropped:
+        notes.append(f"ignored: {', '.join(book.container.dropped)} (the grader uses only this workbook's cells)")
+    if held:
+        shown = [f"{sheet}!{a1(row, col)}" for sheet, row, col in list(held)[:3]]
+        first = next(iter(held.values()))
+        if len(held) == 1:
+            notes.append(f"the formula in {shown[0]} was not evaluated: it {first}")
+        else:
+            more = f" and {len(held) - 3} more" if len(held) > 3 else ""
+            notes.append(f"{len(held)} formulas were not evaluated ({', '.join(shown)}{more}); the first {first}")
+    return notes
+
+
+def _recompute(path, book: StudentBook, held: dict, names_held: dict, options: GradeOptions) -> dict:
+    """The engine's value of every formula cell.
+
+    The engine reads the file itself, or a cleaned copy when formulas are held back or the
+    zip holds links, macros or the like; in a child process when there are limits.
+    """
+    import tempfile
+
+    if not (held or names_held or book.container.needs_copy):
+        return _evaluate(path, options)
+    with tempfile.TemporaryDirectory(prefix="sheetprop-", dir=options.scratch) as folder:
+        return _evaluate(engine_copy(path, held, names_held, folder), options)
+
+
+def _evaluate(path, options: GradeOptions) -> dict:
     from sheetprop.engines import evaluate
 
-    if options.timeout is None and options.max_memory is None:
-        return evaluate(path, options.engine)
+    if not options.engine_in_child or (options.timeout is None and options.max_memory is None):
+        return evaluate(path, options.engine, timeout=options.timeout)
     from functools import partial
 
     from sheetprop.isolate import Job
@@ -158,6 +202,10 @@ def _engine_failure(path, exc: Exception) -> str:
     from sheetprop.isolate import IsolationError
 
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, MemoryError) or isinstance(exc.__cause__, MemoryError):
+        return f"{path}: the engine ran out of memory; raise the limit with --max-memory if the file is genuine"
+    if isinstance(exc, RecursionError) or isinstance(exc.__cause__, RecursionError):
+        return f"{path}: the formulas are nested or chained too deeply for the engine; try --engine ironcalc"
     if isinstance(exc, EngineError):
         return text
     if isinstance(exc, IsolationError):
@@ -174,14 +222,17 @@ class _Read:
     value: object = None  # the number (typed or recomputed), text, or CellError
     formula: str | None = None
     stale: object = None  # the stored result, when it disagrees with the recomputed one
+    held: str | None = None  # why the formula was not evaluated (sheetprop.screen)
 
 
-def _read(book: StudentBook, loc: Location | None, results: dict, tol: float) -> _Read:
+def _read(book: StudentBook, loc: Location | None, results: dict, tol: float, held: dict) -> _Read:
     if loc is None:
         return _Read(None, "absent")
     raw = book.cells.get(loc.key)
     if raw is None:
         return _Read(loc, "empty")
+    if isinstance(raw, Formula) and loc.key in held:
+        return _Read(loc, "held", None, str(raw), held=held[loc.key])
     if isinstance(raw, Formula):
         value = results.get((loc.sheet, loc.a1))
         cached = book.cached.get(loc.key)
@@ -209,10 +260,10 @@ def _is_number(x) -> bool:
 
 
 def _grade_items(net: local.Network, book: StudentBook, found: dict[str, Location], results: dict,
-                 options: GradeOptions) -> list[Item]:
+                 options: GradeOptions, held: dict) -> list[Item]:
     tol = options.tol
     near = lambda a, b: close(a, b, tol)  # noqa: E731
-    reads = {name: _read(book, found.get(name), results, tol) for name in net.names}
+    reads = {name: _read(book, found.get(name), results, tol, held) for name in net.names}
     defined = set(book.names)
     student: dict[str, float] = {}
     for name, r in reads.items():
@@ -234,9 +285,13 @@ def _grade_items(net: local.Network, book: StudentBook, found: dict[str, Locatio
             item.status = "missing"
             item.diagnosis = (map_problem(book, name, dict(options.cell_map)) or
                               (f"the cell {r.loc.ref} is empty" if r.loc else _not_found(name)))
+        elif r.kind == "held":
+            item.status = "error"
+            item.diagnosis = f"not evaluated: the formula {r.held}"
         elif r.kind == "formula" and not _is_number(r.value) and not isinstance(r.value, (str, bool, type(None))):
             item.status = "error"
-            item.diagnosis = explain_error(r.value, r.formula, rule, status_of, defined, options.engine)
+            item.diagnosis = explain_error(r.value, r.formula, rule, status_of, defined, options.engine,
+                                           held, r.loc.sheet)
         elif r.kind == "text" or (r.kind == "formula" and not _is_number(r.value)):
             item.status = "incorrect"
             item.diagnosis = "the formula gives an empty value" if r.value is None else f"holds {r.value!r}, not a number"
@@ -318,8 +373,8 @@ def _references(formula: str | None) -> bool:
 
 
 def explain_error(value, formula: str | None, rule, status_of: dict[str, Item], defined: set[str],
-                  engine: str) -> str:
-    """Why a formula gives an error, in words."""
+                  engine: str, held: dict | None = None, sheet: str | None = None) -> str:
+    """Why a formula gives an error, in words; `held` are the cells not evaluated (sheetprop.screen)."""
     code = str(value)
     functions, operands = formula_tokens(formula or "")
     external = [op for op in operands if "[" in op]
@@ -336,6 +391,11 @@ def explain_error(value, formula: str | None, rule, status_of: dict[str, Item], 
                  and op.upper() not in ("TRUE", "FALSE")]
     if undefined:
         return f"uses {undefined[0]}, which is not a name defined in this workbook"
+    for op in operands:
+        where = parse_ref(op)
+        if held and where and (where[0] or sheet, where[1], where[2]) in held:
+            return (f"gives {code} because it uses {op}, which was not evaluated (the formula there "
+                    f"{held[(where[0] or sheet, where[1], where[2])]})")
     if rule is not None:
         for x in rule.inputs:
             if x in status_of and status_of[x].status == "error":
@@ -373,6 +433,26 @@ def _join(a: str, b: str) -> str:
     return f"{a}; {b}" if a else b
 
 
+def _finite(value):
+    """JSON has no NaN or infinity: such numbers are written as text ("inf", "nan")."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: str) -> str:
+    """Text from a student's file, safe to print: no control characters, escape sequences or
+    direction overrides (which could redraw a terminal or disguise a line), one line."""
+    return _CONTROL.sub("?", text)
+
+
 # ---------------------------------------------------------------- reports: text, summary, CSV, Gradescope
 
 
@@ -396,11 +476,11 @@ def _problem(report: FileReport) -> str:
 
 def headline(report: FileReport) -> str:
     if report.error:
-        return f"{report.file}: could not be graded: {_problem(report)}"
+        return clean(f"{report.file}: could not be graded: {_problem(report)}")
     c = counts(report)
     parts = [f"{n} {s.replace('_', ' ')}" for s, n in c.items() if n and s != "correct"]
     verdict = "every answer is right" if report.all_right else ", ".join(parts)
-    return f"{report.file}: {report.score:g} / {report.max_score:g} points ({verdict})"
+    return clean(f"{report.file}: {report.score:g} / {report.max_score:g} points ({verdict})")
 
 
 def _show(value) -> str:
@@ -411,7 +491,7 @@ def _show(value) -> str:
 
 def text_report(report: FileReport) -> list[str]:
     """One line per quantity; a diagnosis on its own line under it."""
-    lines = [headline(report)]
+    lines = [headline(report)] + [clean(f"  note: {note}") for note in report.notes]
     if report.error:
         return lines
     found = {}
@@ -424,10 +504,10 @@ def text_report(report: FileReport) -> list[str]:
     cells = max(len(i.cell or "-") for i in report.items)
     for item in report.items:
         mark = " (stale)" if item.stale else ""
-        lines.append(f"  {item.name:<{width}}  {item.cell or '-':<{cells}}  {item.status + mark:<16} "
-                     f"got {_show(item.got) or '-':<16} expected {_show(item.expected)}")
+        lines.append(clean(f"  {item.name:<{width}}  {item.cell or '-':<{cells}}  {item.status + mark:<16} "
+                           f"got {_show(item.got) or '-':<16} expected {_show(item.expected)}"))
         if item.diagnosis and item.status != "correct" or item.stale:
-            lines.append(f"  {'':<{width}}  -> {item.diagnosis}")
+            lines.append(clean(f"  {'':<{width}}  -> {item.diagnosis}"))
     return lines
 
 
@@ -450,24 +530,42 @@ def summary_table(reports: list[FileReport], width: int | None = None) -> list[s
         score = "error" if r.error else f"{r.score:g}/{r.max_score:g}"
         text = first_mistake_text(r)
         room = max(20, width - name_w - 15)
-        lines.append(f"{r.student:<{name_w}}  {score:>11}  {text if len(text) <= room else text[:room - 1] + '…'}")
+        lines.append(clean(f"{r.student:<{name_w}}  {score:>11}  {text if len(text) <= room else text[:room - 1] + '…'}"))
     return lines
 
 
 CSV_FIELDS = ["student", "file", "score", "max_score", *STATUSES, "first_mistake", "file_error"]
 
 
-def write_csv(reports: list[FileReport], path: str | Path) -> None:
+def csv_text(reports: list[FileReport]) -> str:
+    """The gradebook: one row per file. A cell that a spreadsheet would take for a formula
+    (a file named `=HYPERLINK(…).xlsx`) is written with a leading `'`."""
     import csv
+    import io
 
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
-        writer.writeheader()
-        for r in reports:
-            row = {"student": r.student, "file": r.file, "score": r.score, "max_score": r.max_score,
-                   "first_mistake": "" if r.error or r.all_right else first_mistake_text(r), "file_error": r.error or ""}
-            row.update(counts(r) if not r.error else {s: "" for s in STATUSES})
-            writer.writerow(row)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    for r in reports:
+        row = {"student": r.student, "file": r.file, "score": r.score, "max_score": r.max_score,
+               "first_mistake": "" if r.error or r.all_right else first_mistake_text(r), "file_error": r.error or ""}
+        row.update(counts(r) if not r.error else {s: "" for s in STATUSES})
+        writer.writerow({k: _csv_safe(v) for k, v in row.items()})
+    return out.getvalue()
+
+
+def _csv_safe(value):
+    if isinstance(value, str):
+        value = clean(value)
+        if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+            return "'" + value
+    return value
+
+
+def write_csv(reports: list[FileReport], path: str | Path) -> None:
+    from sheetprop.atomic import write_text
+
+    write_text(path, csv_text(reports))
 
 
 def gradescope(report: FileReport) -> dict:
@@ -482,4 +580,5 @@ def gradescope(report: FileReport) -> dict:
                  f"expected {_show(item.expected)}" + (f"\n{item.diagnosis}" if item.diagnosis else "")
         tests.append({"name": item.name, "score": item.points, "max_score": item.max_points,
                       "status": "passed" if item.status == "correct" else "failed", "output": output})
-    return {"score": report.score, "output": headline(report), "tests": tests}
+    return {"score": report.score, "output": "\n".join([headline(report)] + [f"note: {n}" for n in report.notes]),
+            "tests": tests}

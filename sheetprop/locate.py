@@ -13,14 +13,18 @@ ever written back and no macro is run.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from sheetprop.readbook import MAX_UNCOMPRESSED, WorkbookError, load
+from sheetprop.readbook import (MAX_CELLS, MAX_UNCOMPRESSED, CellCount, Container, WorkbookError, check_container,
+                                load, sheet_cells)
 
 MAX_RIGHT = 6  # columns to the right of a label where its value may sit
 MAX_DOWN = 3  # rows below a label (a header row over its values)
+DATA_TABLE = "=TABLE()"  # what a What-If data table cell reads as
+SPREAD = 10  # a sheet's cells may span at most this many positions per cell allowed (--max-cells)
 
 
 class Formula(str):
@@ -34,6 +38,7 @@ class StudentBook:
     cells: dict[tuple[str, int, int], object]  # (sheet, row, col) 1-based → number, text, bool or Formula
     cached: dict[tuple[str, int, int], object]  # stored results of formula cells, as the file holds them
     names: dict[str, str] = field(default_factory=dict)  # defined name (lower case) → what it refers to
+    container: Container = field(default_factory=Container)
 
 
 @dataclass(frozen=True)
@@ -89,37 +94,44 @@ def parse_ref(text: str) -> tuple[str | None, int, int] | None:
 # ---------------------------------------------------------------- reading
 
 
-def read_book(path: str | Path, max_uncompressed: int = MAX_UNCOMPRESSED) -> StudentBook:
-    """Every non-empty cell, the stored results of formulas and the defined names.
+def read_book(path: str | Path, max_uncompressed: int = MAX_UNCOMPRESSED, max_cells: int = MAX_CELLS) -> StudentBook:
+    """Every cell the file holds, the stored results of formulas and the defined names.
 
-    Sheets are parsed lazily while their rows are read, so a damaged sheet fails here:
-    every failure is a one-line WorkbookError.
+    Sheets are parsed lazily while their cells are read, so a damaged sheet fails here:
+    every failure is a one-line WorkbookError. openpyxl's warnings are kept quiet.
     """
     try:
-        return _read_book(path, max_uncompressed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _read_book(path, max_uncompressed, max_cells)
     except WorkbookError:
         raise
+    except RecursionError:
+        raise WorkbookError(f"{path}: cannot read the workbook (nested too deeply); open it and save it again "
+                            "as .xlsx") from None
     except Exception as exc:  # noqa: BLE001 - malformed XML inside a sheet, bad cell values, …
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WorkbookError(f"{path}: cannot read the workbook ({reason}); open and save it again as .xlsx") from None
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise WorkbookError(f"{path}: cannot read the workbook ({reason}); open it and save it again as .xlsx") from None
 
 
-def _read_book(path: str | Path, max_uncompressed: int) -> StudentBook:
-    book = StudentBook(str(path), [], {}, {})
-    wb = load(path, read_only=True, max_uncompressed=max_uncompressed)
+def _read_book(path: str | Path, max_uncompressed: int, max_cells: int) -> StudentBook:
+    book = StudentBook(str(path), [], {}, {}, container=check_container(path, max_uncompressed))
+    count = CellCount(path, max_cells)
+    wb = load(path, read_only=True, checked=True)
     try:
         book.sheets = list(wb.sheetnames)
         for ws in wb.worksheets:
-            for row in ws.iter_rows():
-                for cell in row:
-                    value = getattr(cell, "value", None)
-                    if value is None:
-                        continue
-                    if getattr(cell, "data_type", None) == "f":
-                        value = Formula(getattr(value, "text", value))  # ArrayFormula has .text
-                        if not value.startswith("="):
-                            value = Formula("=" + value)
-                    book.cells[(ws.title, cell.row, cell.column)] = value
+            box = Extent(ws.title)
+            for cell in sheet_cells(ws):
+                count.add(ws.title)
+                box.add(cell["row"], cell["column"])
+                value = cell["value"]
+                if value is None:
+                    continue
+                if cell["data_type"] == "f":
+                    value = _formula(value)
+                book.cells[(ws.title, cell["row"], cell["column"])] = value
+            box.check(path, count.limit * SPREAD)
             for name, dn in getattr(ws, "defined_names", {}).items():
                 book.names.setdefault(name.lower(), dn.attr_text or "")
         for name, dn in wb.defined_names.items():
@@ -128,17 +140,46 @@ def _read_book(path: str | Path, max_uncompressed: int) -> StudentBook:
         wb.close()
     formulas = {k for k, v in book.cells.items() if isinstance(v, Formula)}
     if formulas:
-        wb = load(path, read_only=True, data_only=True, max_uncompressed=max_uncompressed)
+        wb = load(path, read_only=True, data_only=True, checked=True)
         try:
             for ws in wb.worksheets:
-                for row in ws.iter_rows():
-                    for cell in row:
-                        key = (ws.title, getattr(cell, "row", None), getattr(cell, "column", None))
-                        if key in formulas and cell.value is not None:
-                            book.cached[key] = cell.value
+                for cell in sheet_cells(ws):
+                    key = (ws.title, cell["row"], cell["column"])
+                    if key in formulas and cell["value"] is not None:
+                        book.cached[key] = cell["value"]
         finally:
             wb.close()
     return book
+
+
+class Extent:
+    """The rectangle a sheet's cells span: an engine may fill every position of it."""
+
+    def __init__(self, sheet: str):
+        self.sheet, self.top, self.bottom, self.left, self.right = sheet, None, 0, None, 0
+
+    def add(self, row: int, col: int) -> None:
+        self.top = row if self.top is None else min(self.top, row)
+        self.left = col if self.left is None else min(self.left, col)
+        self.bottom, self.right = max(self.bottom, row), max(self.right, col)
+
+    def check(self, path, limit: int) -> None:
+        if self.top is None:
+            return
+        area = (self.bottom - self.top + 1) * (self.right - self.left + 1)
+        if area > limit:
+            span = f"{a1(self.top, self.left)}:{a1(self.bottom, self.right)}"
+            raise WorkbookError(
+                f"{path}: the cells of sheet {self.sheet!r} spread over {span} ({area:,} positions, which an engine "
+                "would fill); delete the stray cells far from the work (Ctrl+End shows the last one)")
+
+
+def _formula(value) -> Formula:
+    """A formula cell's text with its `=`; an array formula's text; a data table is `=TABLE()`."""
+    text = getattr(value, "text", value)  # ArrayFormula has .text
+    if not isinstance(text, str):
+        return Formula(DATA_TABLE)  # a What-If data table (DataTableFormula): no formula text
+    return Formula(text if text.startswith("=") else "=" + text)
 
 
 # ---------------------------------------------------------------- labels
@@ -281,12 +322,9 @@ def parse_map(text: str, names: list[str], where: str = "map") -> dict[str, tupl
     """A YAML map `name: Sheet!B7` → {name: (sheet or None, "B7")}; ValueError with one line."""
     import difflib
 
-    import yaml
+    from sheetprop.spec import load_yaml
 
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    raw = load_yaml(text, where)  # a SpecError is a ValueError
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: must map names to cells, e.g. `net_h1: Sheet1!B7`")
     lower = {n.lower(): n for n in names}

@@ -193,6 +193,14 @@ def _parse_text(text: str, where: str, is_json: bool) -> Any:
             raise SpecError(
                 f"{where}: JSON syntax error at line {exc.lineno}, column {exc.colno}: {exc.msg}"
             ) from None
+        except RecursionError:
+            raise SpecError(f"{where}: JSON nested too deeply") from None
+    return load_yaml(text, where)
+
+
+def load_yaml(text: str, where: str) -> Any:
+    """Parse YAML safely (no tags that build objects, at most MAX_YAML_ALIASES aliases);
+    every failure is a one-line SpecError. Used for specs, maps and points files."""
     try:
         return yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - _SafeLoader is a SafeLoader
     except yaml.MarkedYAMLError as exc:
@@ -204,6 +212,9 @@ def _parse_text(text: str, where: str, is_json: bool) -> Any:
         raise SpecError(f"{where}: YAML error: {str(exc).splitlines()[0]}") from None
     except RecursionError:
         raise SpecError(f"{where}: YAML nested too deeply") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # a value PyYAML cannot build, e.g. the date 2024-13-45
+        text = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SpecError(f"{where}: YAML value that cannot be read ({text})") from None
 
 
 # ---------------------------------------------------------------- validation

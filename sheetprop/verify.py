@@ -17,7 +17,7 @@ from pathlib import Path
 from sheetprop import layout as L
 from sheetprop import reference as R
 from sheetprop.isolate import IsolationError, Job
-from sheetprop.readbook import WorkbookError, load
+from sheetprop.readbook import WorkbookError, check_container, load, sheet_cells
 from sheetprop.spec import Sample, SpecError, estimate_formulas, validate
 from sheetprop.workbook import SPEC_MARKER, build
 
@@ -68,7 +68,11 @@ def agree(expected, got, tol: float) -> tuple[bool, float]:
 def read_embedded(path: str | Path, max_uncompressed: int | None = None):
     """The workbook's embedded spec, its Network values by cell, and its defined names."""
     kwargs = {} if max_uncompressed is None else {"max_uncompressed": max_uncompressed}
-    wb = load(path, read_only=True, **kwargs)
+    container = check_container(path, **kwargs)
+    if container.needs_copy and container.xlsx_name:
+        raise WorkbookError(f"{path}: holds {', '.join(container.dropped or ('macros',))}, which sheetprop never "
+                            "writes; refused: verify checks workbooks made by `sheetprop generate`")
+    wb = load(path, read_only=True, checked=True)
     try:
         if L.ABOUT not in wb.sheetnames or L.NETWORK not in wb.sheetnames:
             raise WorkbookError(
@@ -76,7 +80,8 @@ def read_embedded(path: str | Path, max_uncompressed: int | None = None):
                 "`sheetprop generate`; to grade an exercise or a student's file use `sheetprop check`"
             )
         lines, found = [], False
-        for (value,) in wb[L.ABOUT].iter_rows(min_col=1, max_col=1, values_only=True):
+        for cell in sheet_cells(wb[L.ABOUT]):  # the cells the file holds, none made up
+            value = cell["value"] if cell["column"] == 1 else None
             if found and isinstance(value, str):
                 lines.append(value)
             found = found or value == SPEC_MARKER
@@ -85,13 +90,12 @@ def read_embedded(path: str | Path, max_uncompressed: int | None = None):
         try:
             raw = json.loads("\n".join(lines))
             spec = validate(raw, where=f"{path} ({L.ABOUT} sheet)")
-        except (json.JSONDecodeError, SpecError) as exc:
+        except (json.JSONDecodeError, SpecError, RecursionError) as exc:
             raise WorkbookError(f"{path}: the embedded spec is damaged ({exc}); generate the workbook again") from None
         values = {}
-        for row in wb[L.NETWORK].iter_rows():
-            for cell in row:
-                if getattr(cell, "value", None) is not None:
-                    values[(cell.row - 1, cell.column - 1)] = cell.value
+        for cell in sheet_cells(wb[L.NETWORK]):
+            if cell["value"] is not None:
+                values[(cell["row"] - 1, cell["column"] - 1)] = cell["value"]
         names = {name: dn.attr_text for name, dn in wb.defined_names.items()}
     finally:
         wb.close()
@@ -148,7 +152,7 @@ def expected_cells(spec):
     yield "names", names, None, None, None
 
 
-def verify_workbook(path: str | Path, engine: str = "formulas", tol: float = 1e-9, timeout: float | None = None,
+def verify_workbook(path: str | Path, engine: str = "compiled", tol: float = 1e-9, timeout: float | None = None,
                     max_memory: int | None = None, status=None) -> VerifyReport:
     """Recompute `path` with `engine` and compare every formula cell with the reference.
 

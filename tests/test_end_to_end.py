@@ -33,19 +33,21 @@ def random_book(folder, seed, **kw):
     return path
 
 
+@pytest.mark.parametrize("engine", ["compiled", "formulas", "ironcalc"])
 @pytest.mark.parametrize("name", PRESETS)
-def test_every_preset_verifies_with_formulas(books, name):
-    report = verify_workbook(books[name], engine="formulas")
+def test_every_preset_verifies_with_every_pip_engine(books, name, engine):
+    report = verify_workbook(books[name], engine=engine)
     assert report.error is None
     assert report.mismatches == []
     assert report.cells >= 40 and report.names >= 10
     assert report.worst_rel_error < 1e-12
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_random_specs_verify_with_formulas(tmp_path, seed):
-    report = verify_workbook(random_book(tmp_path, seed), engine="formulas")
-    assert report.error is None and report.mismatches == [], report.mismatches[:3]
+@pytest.mark.parametrize("engine, seeds", [("compiled", range(40)), ("ironcalc", range(40)), ("formulas", range(8))])
+def test_random_specs_verify(tmp_path, engine, seeds):
+    for seed in seeds:
+        report = verify_workbook(random_book(tmp_path, seed), engine=engine)
+        assert report.error is None and report.mismatches == [], (seed, report.mismatches[:3])
 
 
 def edit(path, out, **cells):
@@ -89,7 +91,7 @@ def test_verify_json(books):
     result = CliRunner().invoke(main, ["verify", str(books["perceptron"]), "--json"])
     assert result.exit_code == 0
     data = json.loads(result.output)
-    assert data["ok"] is True and data["engine"] == "formulas" and data["cells"] > 0 and data["mismatches"] == []
+    assert data["ok"] is True and data["engine"] == "compiled" and data["cells"] > 0 and data["mismatches"] == []
 
 
 def test_verify_refuses_files_it_cannot_use(tmp_path):

@@ -294,8 +294,8 @@ def test_a1(row, col, ref):
 
 
 def test_unknown_engine():
-    assert ENGINES == ("formulas", "libreoffice", "ironcalc")
-    with pytest.raises(ValueError, match="formulas, libreoffice, ironcalc"):
+    assert ENGINES == ("compiled", "formulas", "libreoffice", "ironcalc")
+    with pytest.raises(ValueError, match="compiled, formulas, libreoffice, ironcalc"):
         evaluate("x.xlsx", "excel")
     with pytest.raises(ValueError):
         is_available("excel")

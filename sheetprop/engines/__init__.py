@@ -23,12 +23,13 @@ from pathlib import Path
 
 __all__ = ["CellError", "ENGINES", "EngineError", "EngineUnavailable", "evaluate", "is_available"]
 
-ENGINES = ("formulas", "libreoffice", "ironcalc")
+ENGINES = ("compiled", "formulas", "libreoffice", "ironcalc")
 
 _MODULES = {
     "formulas": "sheetprop.engines.formulas_engine",
     "libreoffice": "sheetprop.engines.libreoffice",
     "ironcalc": "sheetprop.engines.ironcalc_engine",
+    "compiled": "sheetprop.engines.compiled",  # pure Python, always available
 }
 
 
@@ -74,6 +75,8 @@ def is_available(engine: str) -> bool:
     _module(engine)
     if engine == "libreoffice":
         return soffice() is not None
+    if engine == "compiled":
+        return True
     return importlib.util.find_spec(engine) is not None
 
 
