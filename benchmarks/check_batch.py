@@ -1,15 +1,18 @@
-"""Time `sheetprop check`: one student's exercise, and a class of 20.
+"""Time `sheetprop check`: one student's exercise, and a class of 60 in parallel and one by one.
 
-    python benchmarks/check_batch.py [--spec mazur] [--students 20]
+    python benchmarks/check_batch.py [--spec mazur] [--students 60] [--engine formulas]
 
 Builds an exercise, fills it in as students do (formulas over the exercise's names, some
-with a mistake), then times grading: one file in a fresh process (what a student waits
-for), and 20 files in one call, both through the command line and through `grade_file`.
+with a mistake), then times grading through the command line: one file in a fresh
+process (what a student waits for), the class with the default `--jobs 2` (each file in
+its own process, with the time limit and memory bound), and the class with `--jobs 1`
+(the baseline: one by one, same isolation), with the ratio; and `grade_file` in process.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -21,7 +24,7 @@ import openpyxl
 from sheetprop import layout as L
 from sheetprop import local
 from sheetprop import reference as R
-from sheetprop.grade import grade_file
+from sheetprop.grade import GradeOptions, grade_file
 from sheetprop.spec import load_spec
 from sheetprop.workbook import write_workbook
 
@@ -53,28 +56,39 @@ def students(spec, folder: Path, n: int) -> list[Path]:
 
 def cli(*args) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "sheetprop", "check", *map(str, args)], capture_output=True)
+    done = subprocess.run([sys.executable, "-m", "sheetprop", "check", *map(str, args)], capture_output=True, text=True)
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"check failed: {done.stderr or done.stdout[:500]}")
     return time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--spec", default="mazur")
-    parser.add_argument("--students", type=int, default=20)
+    parser.add_argument("--students", type=int, default=60)
+    parser.add_argument("--engine", default="formulas")
     args = parser.parse_args()
     spec = load_spec(args.spec)
+    n = args.students
     with tempfile.TemporaryDirectory() as tmp:
-        paths = students(spec, Path(tmp), args.students)
-        one = cli(paths[1], "--spec", args.spec)
-        batch = cli(*paths, "--spec", args.spec, "--csv", Path(tmp) / "grades.csv")
-        grade_file(paths[0], spec)  # warm up imports
+        paths = students(spec, Path(tmp), n)
+        common = ["--spec", args.spec, "--engine", args.engine]
+        one = cli(paths[1], *common)
+        parallel = cli(*paths, *common, "--jobs", "2", "--csv", Path(tmp) / "grades.csv")
+        serial = cli(*paths, *common, "--jobs", "1", "--csv", Path(tmp) / "grades1.csv")
+        same = (Path(tmp) / "grades.csv").read_text() == (Path(tmp) / "grades1.csv").read_text()
+        options = GradeOptions(engine=args.engine)
+        grade_file(paths[0], spec, options)  # warm up imports
         start = time.perf_counter()
-        reports = [grade_file(p, spec) for p in paths]
+        reports = [grade_file(p, spec, options) for p in paths]
         in_process = time.perf_counter() - start
-    print(f"spec {args.spec}: {len(local.network(spec).names)} quantities per file")
-    print(f"check one exercise (command line, fresh process):   {one:6.2f} s")
-    print(f"check {args.students} exercises (command line, one call):    {batch:6.2f} s")
-    print(f"grade_file x {args.students} in process (engine warm):        {in_process:6.2f} s "
+    print(f"spec {args.spec}, engine {args.engine}: {len(local.network(spec).names)} quantities per file, "
+          f"{os.cpu_count()} cores")
+    print(f"check one exercise (command line, fresh process):        {one:6.2f} s")
+    print(f"check {n} exercises, --jobs 2 (each file isolated):      {parallel:6.2f} s")
+    print(f"check {n} exercises, --jobs 1 (baseline, one by one):    {serial:6.2f} s   "
+          f"ratio {serial / parallel:.2f}x; same gradebook: {same}")
+    print(f"grade_file x {n} in process (engine warm, no isolation): {in_process:6.2f} s "
           f"({in_process / len(reports):.2f} s per file)")
 
 

@@ -234,7 +234,10 @@ class _Checker:
     def number(self, value, fieldname: str) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.fail(fieldname, f"must be a number, not {_show(value)}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer with hundreds of digits
+            value = math.inf
         if not math.isfinite(value):
             self.fail(fieldname, f"must be a finite number, not {value}")
         return value
@@ -357,6 +360,16 @@ def validate(raw: Any, where: str = "<spec>", default_name: str = "network",
     sizes = [layer.size for layer in layers]
     n_out = len(layers) - 1
 
+    def budget(batch_size: int) -> None:
+        """The worked step alone (check_budget counts the Training rows once --epochs is known):
+        absurd layers are refused before a weight is drawn or data of absurd width is read."""
+        cells = estimate_formulas(sizes, layers, batch_size, 0, train_biases)
+        if cells > max_cells:
+            c.fail("layers", f"this network makes about {cells:,} formula cells, over the limit of {max_cells:,}; "
+                             f"use smaller layers, or raise the limit with --max-cells {cells}")
+
+    budget(1)
+
     for index, layer in enumerate(layers[1:], start=1):
         if layer.activation == "softmax":
             if index != n_out:
@@ -440,12 +453,7 @@ def validate(raw: Any, where: str = "<spec>", default_name: str = "network",
     epochs = c.integer(raw.get("epochs", 1), "epochs", 0)
 
     m = len(data) if batch == "full" else 1 if batch == "online" else batch
-    # the worked step alone (the Training sheet's rows are counted by check_budget, once
-    # --epochs is known): refuses absurd layers before a single weight is drawn
-    cells = estimate_formulas(sizes, layers, m, 0, train_biases)
-    if cells > max_cells:
-        c.fail("layers", f"this network makes about {cells:,} formula cells, over the limit of {max_cells:,}; "
-                         f"use smaller layers, or raise the limit with --max-cells {cells}")
+    budget(m)  # the worked step with the whole first batch
 
     raw_weights = raw.get("weights")
     if raw_weights is not None and (not isinstance(raw_weights, list) or len(raw_weights) != n_out):

@@ -389,12 +389,28 @@ def test_a_file_that_hangs_the_engine_is_stopped_and_the_next_is_graded(folder, 
     assert reports[1].all_right
 
 
+def test_a_chain_thirty_thousand_deep_is_graded(folder, good):
+    path = solve(folder / "exercise.xlsx", folder / "chain.xlsx",
+                 {"net_h1": "=Chain!A30000+w_1*i_1+w_2*i_2+b_1"})
+    wb = openpyxl.load_workbook(path)
+    ws = wb.create_sheet("Chain")
+    ws["A1"] = 0
+    for r in range(1, 30_000):
+        ws.cell(r + 1, 1, f"=A{r}*1")
+    wb.save(path)
+    report, = grade_files([path], MAZUR, GradeOptions(engine="ironcalc", timeout=60, max_memory=2 * 2**30))
+    assert report.error is None and report.all_right
+
+
 def _eat_memory_for_bob(path, spec, options):
     if "bob" in str(path):
         blocks = []
         while True:
             blocks.append(bytearray(50 * 2**20))
     if "carl" in str(path):
+        import faulthandler
+
+        faulthandler.disable()  # pytest's would print the crash to the terminal
         os.abort()
     if "dan" in str(path):
         raise RuntimeError("a bug\nwith two lines")
@@ -518,10 +534,12 @@ def test_the_cli_prints_one_line_errors_never_a_traceback(folder, everything, br
     ("learning_rate: [0.5]", "must be a number"),
     ("learning_rate: true", "must be a number"),
     ("learning_rate: 1e999", "finite"),
+    ("learning_rate: 1" + "0" * 400, "finite"),
+    ("epochs: 1" + "0" * 5000, "cannot be read"),
     ("name: 2024-13-45", "cannot be read"),
     ("name: !!python/object/apply:os.system ['echo hi']", "YAML"),
-    ("layers: " + "[" * 3000 + "]" * 3000, "nested too deeply"),
-    ("layers: [100000, 100000, 1]", "--max-cells"),
+    ("layers: DEEP", "nested too deeply"),
+    ("layers: [2, 100000, 100000, 1]", "--max-cells"),
     ("epochs: 1000000000", "--max-cells"),
     ("init: {seed: -1}", "at least 0"),
 ])
@@ -531,6 +549,7 @@ def test_hostile_spec_values_are_one_line_errors(text, words):
     base = "layers: [2, 2, 1]\nlearning_rate: 0.5\ndata: [{inputs: [0.1, 0.2], targets: [1]}]\n"
     key = text.split(":")[0]
     lines = [line for line in base.splitlines() if not line.startswith(key)]
+    text = text.replace("DEEP", "[" * 3000 + "]" * 3000)
     with pytest.raises(SpecError) as caught:
         check_budget(parse_spec("\n".join(lines + [text])), 2_000_000)
     message = str(caught.value)
@@ -602,3 +621,37 @@ def test_libreoffice_gets_no_link_and_no_web_request(everything, folder, web):
     assert all(r.error is None for r in reports)
     with pytest.raises(BlockingIOError):
         web.accept()
+
+
+# ---------------------------------------------------------------- progress on a terminal, quiet otherwise
+
+
+def _check_with_stderr_on_a_terminal(*args) -> tuple[str, str]:
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        result = subprocess.run([sys.executable, "-m", "sheetprop", "check", *map(str, args)], stdout=subprocess.PIPE,
+                                stderr=slave, timeout=120)
+    finally:
+        os.close(slave)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the terminal is closed and read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    return result.stdout.decode(), shown.decode()
+
+
+def test_progress_shows_on_a_terminal_and_never_in_the_output(good):
+    stdout, terminal = _check_with_stderr_on_a_terminal(good, good, "--spec", "mazur")
+    assert "files graded: 2/2" in terminal
+    assert "\r" not in stdout and "graded:" not in stdout and stdout.count("43 / 43 points") == 2
+    stdout, terminal = _check_with_stderr_on_a_terminal(good, "--spec", "mazur", "--json")
+    assert terminal == "" and len(json.loads(stdout)) == 1
+    # piped: test_the_cli_prints_one_line_errors_never_a_traceback finds stderr empty

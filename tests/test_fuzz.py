@@ -1,0 +1,164 @@
+"""Bounded fuzzing: random and mutated specs and workbooks give a result or a one-line error.
+
+Never a traceback, never an exception of another kind, and within a bounded time. The
+workbook cases start from a real exercise solution and damage it: random bytes of the
+zip, or random bytes of the sheet's XML inside a sound zip.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+
+import openpyxl
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sheetprop import local
+from sheetprop.batch import grade_files
+from sheetprop.grade import GradeOptions
+from sheetprop.locate import read_book
+from sheetprop.readbook import WorkbookError
+from sheetprop.screen import bad_names, screen
+from sheetprop.spec import SpecError, load_spec, parse_spec
+from sheetprop.workbook import write_workbook
+
+MAZUR = load_spec("mazur")
+MAZUR_YAML = """name: Mazur
+layers: [2, {size: 2, activation: sigmoid, bias: shared}, {size: 2, activation: sigmoid, bias: shared}]
+train_biases: false
+loss: half_sse
+weights: [[[0.15, 0.20], [0.25, 0.30]], [[0.40, 0.45], [0.50, 0.55]]]
+biases: [0.35, 0.60]
+learning_rate: 0.5
+data: [{inputs: [0.05, 0.10], targets: [0.01, 0.99]}]
+epochs: 1
+"""
+FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+
+
+def one_line_or_result(fn, *args, error=SpecError, seconds=5.0):
+    start = time.monotonic()
+    try:
+        result = fn(*args)
+    except error as exc:
+        assert str(exc) and "\n" not in str(exc)
+        result = None
+    assert time.monotonic() - start < seconds
+    return result
+
+
+# ---------------------------------------------------------------- specs
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**400, 10**400), st.floats(allow_nan=True),
+                    st.text(max_size=20), st.sampled_from(["sigmoid", "full", "online", ".nan", "-.inf", "1e999",
+                                                           "=HYPERLINK(\"x\")", "2024-13-45", "*a", "&a"]))
+values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=5),
+                                                       st.dictionaries(st.text(max_size=8), inner, max_size=5)),
+                      max_leaves=30)
+
+
+@FUZZ
+@given(st.text(max_size=300))
+def test_random_text_as_a_spec(text):
+    one_line_or_result(parse_spec, text)
+
+
+@FUZZ
+@given(st.dictionaries(st.sampled_from(["name", "layers", "activation", "bias", "train_biases", "loss", "weights",
+                                        "biases", "init", "learning_rate", "data", "batch", "reduction", "epochs",
+                                        "extra"]), values, max_size=8))
+def test_random_fields_as_a_spec(fields):
+    text = yaml.safe_dump(fields)
+    one_line_or_result(parse_spec, text)
+    one_line_or_result(parse_spec, json.dumps(fields, default=str), "<spec>", "network", True)
+
+
+@FUZZ
+@given(st.integers(0, len(MAZUR_YAML) - 1), st.text(max_size=12), st.integers(0, 12))
+def test_a_mutated_spec(at, insert, cut):
+    one_line_or_result(parse_spec, MAZUR_YAML[:at] + insert + MAZUR_YAML[at + cut:])
+
+
+# ---------------------------------------------------------------- workbooks
+
+
+@pytest.fixture(scope="module")
+def solution(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fuzz")
+    exercise = folder / "exercise.xlsx"
+    write_workbook(MAZUR, exercise, exercise=set(local.SECTIONS))
+    wb = openpyxl.load_workbook(exercise)
+    for name in ("net_h1", "net_h2"):
+        sheet, ref = wb.defined_names[name].attr_text.split("!")
+        wb[sheet][ref.replace("$", "")] = "=w_1*i_1+w_2*i_2+b_1"
+    out = folder / "solution.xlsx"
+    wb.save(out)
+    with zipfile.ZipFile(out) as zf:
+        parts = {i.filename: zf.read(i) for i in zf.infolist()}
+    return folder, out.read_bytes(), parts
+
+
+def read(path):
+    book = one_line_or_result(read_book, path, error=WorkbookError)
+    if book is not None:
+        screen(book, bad_names(book.names))
+    return book
+
+
+@FUZZ
+@given(st.data())
+def test_random_bytes_of_the_zip(solution, data):
+    folder, raw, _ = solution
+    raw = bytearray(raw)
+    for _ in range(data.draw(st.integers(1, 8))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        raw = raw[:data.draw(st.integers(0, len(raw)))]
+    path = folder / "mutated.xlsx"
+    path.write_bytes(bytes(raw))
+    read(path)
+
+
+def _with_parts(folder, parts, name="parts.xlsx"):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for part, data in parts.items():
+            zf.writestr(part, data)
+    path = folder / name
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+@FUZZ
+@given(st.data())
+def test_random_bytes_of_the_xml_in_a_sound_zip(solution, data):
+    folder, _, parts = solution
+    name = data.draw(st.sampled_from(sorted(n for n in parts if n.endswith((".xml", ".rels")))))
+    xml = bytearray(parts[name])
+    for _ in range(data.draw(st.integers(1, 6))):
+        at = data.draw(st.integers(0, len(xml) - 1))
+        xml[at:at + data.draw(st.integers(0, 4))] = data.draw(st.binary(max_size=6))
+    read(_with_parts(folder, {**parts, name: bytes(xml)}))
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(st.data())
+def test_damaged_workbooks_through_the_whole_grader(solution, data):
+    """Through engine and grading, each file in its own process: a report, or one line of error."""
+    folder, _, parts = solution
+    paths = []
+    for k in range(4):
+        name = data.draw(st.sampled_from(sorted(n for n in parts if n.startswith("xl/"))))
+        xml = bytearray(parts[name])
+        at = data.draw(st.integers(0, len(xml) - 1))
+        xml[at:at + data.draw(st.integers(0, 8))] = data.draw(st.binary(max_size=8))
+        paths.append(_with_parts(folder, {**parts, name: bytes(xml)}, f"whole{k}.xlsx"))
+    reports = grade_files(paths, MAZUR, GradeOptions(timeout=30, max_memory=2 * 2**30), jobs=2)
+    for report in reports:
+        assert (report.error is None and report.items) or (report.error and "\n" not in report.error)
+        assert "internal error" not in (report.error or "")
