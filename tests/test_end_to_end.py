@@ -171,3 +171,17 @@ def test_a_wrong_training_cell_is_named_by_update_and_column(books, tmp_path):
     first = report.mismatches[0]
     assert (first.what, first.cell) == ("Training update 2: the sample: backward: δh1", f"Training!{ref}")
     assert first.got == 0.5
+
+
+@needs_libreoffice
+@pytest.mark.libreoffice
+@pytest.mark.slow
+def test_ten_thousand_live_updates_recalculate_in_libreoffice(tmp_path):
+    """Issue 5: Mazur's 10,000 updates, 300,076 formula cells, right in LibreOffice and in compiled."""
+    path = tmp_path / "mazur10k.xlsx"
+    counts = write_workbook(with_epochs(load_spec("mazur"), 10000), path)
+    assert counts["formulas"] == 300_076
+    for engine in ("compiled", "libreoffice"):
+        report = verify_workbook(path, engine=engine, timeout=300)
+        assert report.error is None and report.mismatches == [], (engine, report.mismatches[:3])
+        assert report.cells == 300_076
