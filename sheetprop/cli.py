@@ -42,6 +42,10 @@ class _Main(click.Group):
             raise
         except KeyboardInterrupt:
             raise Interrupted("interrupted; no output file was written or changed") from None
+        except BrokenPipeError:  # `sheetprop presets | head -1`: the reader has all it wants
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(0)
         except Exception as exc:
             if os.environ.get("SHEETPROP_DEBUG"):
                 raise
