@@ -1,6 +1,6 @@
 """Time `sheetprop check`: one student's exercise, and a class of 60 in parallel and one by one.
 
-    python benchmarks/check_batch.py [--spec mazur] [--students 60] [--engine formulas]
+    python benchmarks/check_batch.py [--spec mazur] [--students 60] [--engine ironcalc]
 
 Builds an exercise, fills it in as students do (formulas over the exercise's names, some
 with a mistake), then times grading through the command line: one file in a fresh
@@ -66,7 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--spec", default="mazur")
     parser.add_argument("--students", type=int, default=60)
-    parser.add_argument("--engine", default="formulas")
+    parser.add_argument("--engine", default="ironcalc")
     args = parser.parse_args()
     spec = load_spec(args.spec)
     n = args.students

@@ -25,16 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from sheetprop.isolate import IsolationError, Job
+from sheetprop.limits import CHECK_JOBS, CHECK_MAX_MEMORY, CHECK_TIMEOUT, LIBREOFFICE_GRACE
 from sheetprop.readbook import mib
 
 if TYPE_CHECKING:
     from sheetprop.grade import FileReport, GradeOptions
     from sheetprop.spec import Spec
 
-DEFAULT_JOBS = 2
-DEFAULT_TIMEOUT = 60.0  # seconds per file
-DEFAULT_MAX_MEMORY = 2 * 2**30  # bytes per file
-LIBREOFFICE_GRACE = 15.0  # LibreOffice stops itself at the timeout; its child gets this much longer
 
 
 class _Job(Job):
@@ -53,11 +50,11 @@ class _Job(Job):
 
 
 def grade_files(paths: Sequence[str | Path], spec: Spec, options: GradeOptions | None = None, *,
-                jobs: int = DEFAULT_JOBS, progress: Callable[[int, int], None] | None = None) -> list[FileReport]:
+                jobs: int = CHECK_JOBS, progress: Callable[[int, int], None] | None = None) -> list[FileReport]:
     """Grade every file in a child process of its own, `jobs` at a time; reports in input order."""
     from sheetprop.grade import GradeOptions
 
-    options = options or GradeOptions(timeout=DEFAULT_TIMEOUT, max_memory=DEFAULT_MAX_MEMORY)
+    options = options or GradeOptions(timeout=CHECK_TIMEOUT, max_memory=CHECK_MAX_MEMORY)
     paths = list(paths)
     reports: list[FileReport | None] = [None] * len(paths)
     scratch = tempfile.mkdtemp(prefix="sheetprop-check-")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -13,11 +14,11 @@ import click
 
 from sheetprop import __version__
 from sheetprop.atomic import write_text
-from sheetprop.batch import DEFAULT_JOBS, DEFAULT_TIMEOUT
-from sheetprop.readbook import MAX_CELLS
-from sheetprop.spec import MAX_FORMULA_CELLS, SpecError, check_budget, load_spec, load_yaml, preset_names, with_epochs
+from sheetprop.engines import DEFAULT_ENGINE, ENGINES
+from sheetprop.limits import CHECK_JOBS, CHECK_TIMEOUT, MAX_CELLS, MAX_FORMULA_CELLS, VERIFY_TIMEOUT
+from sheetprop.spec import SpecError, check_budget, load_spec, load_yaml, preset_names, with_epochs
 
-ENGINE_CHOICES = ("compiled", "formulas", "libreoffice", "ironcalc")
+ENGINE_CHOICES = ENGINES
 
 
 class UserError(click.ClickException):
@@ -67,6 +68,43 @@ class Size(click.ParamType):
         if not m or float(m[1]) <= 0:
             self.fail(f"{value!r} is not a size such as 100M or 2G", param, ctx)
         return int(float(m[1]) * self._UNITS[m[2].lower()])
+
+
+class Finite(click.ParamType):
+    """A finite number (no NaN, no infinity), at least `minimum` (and at most `maximum`)."""
+
+    name = "NUMBER"
+
+    def __init__(self, minimum: float | None = None, maximum: float | None = None, above: bool = False):
+        self.minimum, self.maximum, self.above = minimum, maximum, above
+
+    def convert(self, value, param, ctx):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        low = self.minimum
+        if low is not None and (number < low or (self.above and number == low)):
+            self.fail(f"{value!r} must be {'greater than' if self.above else 'at least'} {low:g}", param, ctx)
+        if self.maximum is not None and number > self.maximum:
+            self.fail(f"{value!r} must be at most {self.maximum:g}", param, ctx)
+        return number
+
+
+class Seconds(Finite):
+    """A time limit in seconds (at least 1), or `none` for no limit."""
+
+    name = "SECONDS"
+
+    def __init__(self):
+        super().__init__(minimum=1)
+
+    def convert(self, value, param, ctx):
+        if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+            return None
+        return super().convert(value, param, ctx)
 
 
 def _load(spec_ref: str, epochs: int | None = None, max_cells: int | None = None, training: bool = True):
@@ -160,15 +198,17 @@ def generate(spec: str, output: Path | None, epochs: int | None, as_json: bool, 
 
 @main.command()
 @click.argument("workbook", type=click.Path(path_type=Path))
-@click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="compiled", show_default=True,
-              help="The formula engine that recomputes the workbook: compiled (sheetprop's own, pure Python, "
-                   "fast), formulas (the formulas package), libreoffice (the real application, headless), "
-                   "ironcalc (Rust).")
-@click.option("--tol", type=click.FloatRange(min=0), default=1e-9, show_default=True,
+@click.option("--engine", type=click.Choice(ENGINE_CHOICES), default=DEFAULT_ENGINE, show_default=True,
+              help="The formula engine that recomputes the workbook: ironcalc (Rust, embedded), formulas "
+                   "(the formulas package, pure Python), libreoffice (the real application, headless).")
+@click.option("--tol", type=Finite(minimum=0), default=1e-9, show_default=True,
               help="Relative tolerance for each cell.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=None, help="Give up on the engine after this many seconds.")
+@click.option("--timeout", type=Seconds(), default=str(int(VERIFY_TIMEOUT)), show_default=True,
+              help="Give up on the engine after this many seconds ('none': no limit).")
+@click.option("--max-memory", type=Size(), default="4G", show_default=True,
+              help="Memory the engine may use (512M, 8G); a workbook that needs more is stopped.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def verify(workbook: Path, engine: str, tol: float, timeout: float | None, as_json: bool) -> None:
+def verify(workbook: Path, engine: str, tol: float, timeout: float | None, max_memory: int, as_json: bool) -> None:
     """Recompute WORKBOOK's formulas with an engine and compare every cell with the reference.
 
     The given values are read from the workbook's own input cells. Exit 0 when every
@@ -181,7 +221,7 @@ def verify(workbook: Path, engine: str, tol: float, timeout: float | None, as_js
         def status(message: str) -> None:
             click.echo(f"\r\033[K{message}", err=True, nl=False)
 
-    report = verify_workbook(workbook, engine=engine, tol=tol, timeout=timeout, status=status)
+    report = verify_workbook(workbook, engine=engine, tol=tol, timeout=timeout, max_memory=max_memory, status=status)
     if status:
         status("")
     if as_json:
@@ -254,17 +294,17 @@ def presets() -> None:
 @click.option("--points", "points_path", type=click.Path(dir_okay=False, path_type=Path),
               help="YAML file of points per quantity: names, sections (forward, loss, backward, gradients, "
                    "update, given), glob patterns (new_*) or default.  [default: 1 per answer]")
-@click.option("--tol", type=click.FloatRange(min=0), default=1e-6, show_default=True,
+@click.option("--tol", type=Finite(minimum=0, maximum=1), default=1e-6, show_default=True,
               help="Relative tolerance when comparing values.")
-@click.option("--carried-forward-credit", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+@click.option("--carried-forward-credit", type=Finite(0, 1), default=1.0, show_default=True,
               help="Fraction of the points for work that is right given the student's own earlier values.")
-@click.option("--hardcoded-credit", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+@click.option("--hardcoded-credit", type=Finite(0, 1), default=0.0, show_default=True,
               help="Fraction of the points for a number typed where a formula belongs.")
-@click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="formulas", show_default=True,
+@click.option("--engine", type=click.Choice(ENGINE_CHOICES), default=DEFAULT_ENGINE, show_default=True,
               help="The formula engine that recomputes the student's formulas.")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=DEFAULT_JOBS, show_default=True,
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=CHECK_JOBS, show_default=True,
               help="Files graded at once, each in a process of its own (one per core).")
-@click.option("--timeout", type=click.FloatRange(min=1), default=DEFAULT_TIMEOUT, show_default=True,
+@click.option("--timeout", type=Seconds(), default=str(int(CHECK_TIMEOUT)), show_default=True,
               help="Seconds one file may take; a file that takes longer gets an error and the others are graded.")
 @click.option("--max-memory", type=Size(), default="2G", show_default=True,
               help="Memory one file may use (512M, 4G); a file that needs more gets an error.")

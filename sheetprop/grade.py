@@ -26,8 +26,10 @@ from typing import Mapping
 from sheetprop import local
 from sheetprop import mistakes as M
 from sheetprop.locate import Formula, Location, StudentBook, a1, locate, map_problem, parse_ref, read_book
-from sheetprop.readbook import MAX_CELLS, MAX_UNCOMPRESSED, WorkbookError
-from sheetprop.screen import bad_names, engine_copy, screen
+from sheetprop.limits import LIBREOFFICE_GRACE, MAX_CELLS, MAX_UNCOMPRESSED
+from sheetprop.readbook import WorkbookError
+from sheetprop.engines import Results
+from sheetprop.screen import screen_book
 from sheetprop.spec import Spec
 
 STATUSES = ("correct", "carried_forward", "incorrect", "missing", "hardcoded", "error")
@@ -40,7 +42,7 @@ class GradeOptions:
     carried_forward_credit: float = 1.0  # fraction of the points
     hardcoded_credit: float = 0.0
     cell_map: Mapping[str, tuple] = field(default_factory=dict)  # name → (sheet or None, "B7")
-    engine: str = "formulas"
+    engine: str = "ironcalc"
     timeout: float | None = None  # seconds for the engine (then it runs in a child process)
     max_memory: int | None = None  # bytes for the engine's child process
     max_uncompressed: int = MAX_UNCOMPRESSED  # bytes of the zip once expanded
@@ -132,11 +134,13 @@ def grade_file(path: str | Path, spec: Spec, options: GradeOptions = GradeOption
     held: dict = {}
     try:
         book = read_book(path, options.max_uncompressed, options.max_cells)
-        names_held = bad_names(book.names)
-        held = screen(book, names_held)
+        formulas = {key: str(v) for key, v in book.cells.items() if isinstance(v, Formula)}
+        held, _ = screen_book(formulas, book.names)  # the engine screens too; these are the file's own words
+        results = _evaluate(path, options) if formulas else Results()
+        for (sheet, ref), why in results.held.items():
+            _, row, col = parse_ref(ref) or (None, 0, 0)
+            held.setdefault((sheet, row, col), why)
         report.notes = _notes(book, held)
-        formulas = any(isinstance(v, Formula) for v in book.cells.values())
-        results = _recompute(path, book, held, names_held, options) if formulas else {}
     except WorkbookError as exc:
         report.error = str(exc)
     except Exception as exc:  # noqa: BLE001 - the engine's EngineError, or whatever a hostile file provokes in it
@@ -167,21 +171,9 @@ def _notes(book: StudentBook, held: dict) -> list[str]:
     return notes
 
 
-def _recompute(path, book: StudentBook, held: dict, names_held: dict, options: GradeOptions) -> dict:
-    """The engine's value of every formula cell.
-
-    The engine reads the file itself, or a cleaned copy when formulas are held back or the
-    zip holds links, macros or the like; in a child process when there are limits.
-    """
-    import tempfile
-
-    if not (held or names_held or book.container.needs_copy):
-        return _evaluate(path, options)
-    with tempfile.TemporaryDirectory(prefix="sheetprop-", dir=options.scratch) as folder:
-        return _evaluate(engine_copy(path, held, names_held, folder), options)
-
-
-def _evaluate(path, options: GradeOptions) -> dict:
+def _evaluate(path, options: GradeOptions) -> Results:
+    """The engine's value of every formula cell (screened first: `sheetprop.engines.evaluate`),
+    in a child process of its own when there are limits and no caller isolates the file."""
     from sheetprop.engines import evaluate
 
     if not options.engine_in_child or (options.timeout is None and options.max_memory is None):
@@ -190,7 +182,7 @@ def _evaluate(path, options: GradeOptions) -> dict:
 
     from sheetprop.isolate import Job
 
-    grace = None if options.timeout is None else options.timeout + 15  # LibreOffice stops itself at `timeout`
+    grace = None if options.timeout is None else options.timeout + LIBREOFFICE_GRACE  # LibreOffice stops itself at `timeout`
     job = Job(partial(evaluate, timeout=options.timeout), path, options.engine, timeout=grace,
               max_memory=options.max_memory, what=f"the {options.engine} engine")
     return job.result()
@@ -375,6 +367,8 @@ def _references(formula: str | None) -> bool:
 def explain_error(value, formula: str | None, rule, status_of: dict[str, Item], defined: set[str],
                   engine: str, held: dict | None = None, sheet: str | None = None) -> str:
     """Why a formula gives an error, in words; `held` are the cells not evaluated (sheetprop.screen)."""
+    from sheetprop.engines import unsupported_functions
+
     code = str(value)
     functions, operands = formula_tokens(formula or "")
     external = [op for op in operands if "[" in op]
@@ -382,8 +376,7 @@ def explain_error(value, formula: str | None, rule, status_of: dict[str, Item], 
         return f"refers to another workbook ({external[0]}): copy the value into this workbook or compute it here"
     if code == "#CIRC!":
         return "circular reference: the formula depends on its own result"
-    known = _known_functions(engine)
-    unknown = [f for f in functions if known is not None and f.replace("_XLFN.", "") not in known]
+    unknown = unsupported_functions(engine, functions) or []
     if unknown:
         return f"uses {unknown[0]}(), which the {engine} engine cannot compute; use basic functions (EXP, LN, SUM, …)"
     cell = re.compile(r"^(?:.+!)?\$?[A-Za-z]{1,3}\$?\d+(?::\$?[A-Za-z]{1,3}\$?\d+)?$")
@@ -401,17 +394,6 @@ def explain_error(value, formula: str | None, rule, status_of: dict[str, Item], 
             if x in status_of and status_of[x].status == "error":
                 return f"gives {code} because {x} ({status_of[x].cell}) is an error"
     return f"the formula gives {code}"
-
-
-def _known_functions(engine: str) -> set[str] | None:
-    if engine != "formulas":
-        return None
-    try:
-        import formulas
-
-        return {name.upper() for name in formulas.get_functions()}
-    except Exception:
-        return None
 
 
 # ---------------------------------------------------------------- small helpers

@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from sheetprop.readbook import (MAX_CELLS, MAX_UNCOMPRESSED, CellCount, Container, WorkbookError, check_container,
+from sheetprop.limits import MAX_CELLS, MAX_UNCOMPRESSED
+from sheetprop.screen import DATA_TABLE
+from sheetprop.readbook import (CellCount, Container, WorkbookError, check_container,
                                 load, sheet_cells)
 
 MAX_RIGHT = 6  # columns to the right of a label where its value may sit
 MAX_DOWN = 3  # rows below a label (a header row over its values)
-DATA_TABLE = "=TABLE()"  # what a What-If data table cell reads as
+
 SPREAD = 10  # a sheet's cells may span at most this many positions per cell allowed (--max-cells)
 
 

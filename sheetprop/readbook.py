@@ -20,8 +20,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-MAX_UNCOMPRESSED = 100 * 2**20  # bytes, all parts of the zip together
-MAX_CELLS = 100_000  # cells of one workbook, empty styled ones included
+from sheetprop.limits import MAX_CELLS, MAX_UNCOMPRESSED
+
 MAX_MEMBERS = 10_000
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 SAVE_AS = "save it as Excel 2007-365 (.xlsx)"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Iterator
 
 from sheetprop import names as N
-from sheetprop.spec import Spec
+from sheetprop.spec import Spec, SpecError
 
 # ------------------------------------------------------------ activations: f and f'(out, net)
 
@@ -238,17 +238,58 @@ class Step:
     new_params: Params
 
 
+class OverflowSpecError(SpecError):
+    """The spec's numbers leave what a spreadsheet can compute: Excel would show #NUM! (or #DIV/0!)."""
+
+
 def run_step(spec: Spec, params: Params, batch: list[int], index: int = 0, plist: list[N.Param] | None = None) -> Step:
+    """One update; an OverflowSpecError when a number leaves what Excel can hold (±1.8e308) or a
+    logarithm meets 0, where the workbook would show #NUM! instead of a number."""
     plist = plist or parameters(spec)
-    traces = [run_sample(spec, params, spec.data[s].inputs, spec.data[s].targets) for s in batch]
-    E_total = reduce([t.E for t in traces], spec.reduction)
-    grads = {p.name: reduce([sample_gradient(p, t) for t in traces], spec.reduction) for p in plist}
-    new = params.copy()
-    eta = spec.learning_rate
-    for p in plist:
-        if trained(spec, p):
-            new.set(p, params.value(p) - eta * grads[p.name])
+    stage = "the forward and backward pass"
+    try:
+        traces = [run_sample(spec, params, spec.data[s].inputs, spec.data[s].targets) for s in batch]
+        E_total = reduce([t.E for t in traces], spec.reduction)
+        grads = {p.name: reduce([sample_gradient(p, t) for t in traces], spec.reduction) for p in plist}
+        if not _finite(traces, E_total, grads.values()):
+            raise OverflowError
+        stage = "the update"
+        new = params.copy()
+        eta = spec.learning_rate
+        for p in plist:
+            if trained(spec, p):
+                value = params.value(p) - eta * grads[p.name]
+                if not math.isfinite(value):
+                    raise OverflowError
+                new.set(p, value)
+    except (OverflowError, ZeroDivisionError, ValueError) as exc:
+        raise _overflow(spec, index, stage, exc) from None
     return Step(index, batch, params, traces, E_total, grads, new)
+
+
+def _finite(traces: list[SampleTrace], E_total: float, grads) -> bool:
+    isfinite = math.isfinite
+    for t in traces:
+        for rows in (t.nets, t.outs, t.dE_dout, t.deltas, t.dout_dnet):
+            for row in rows:
+                if row is not None and not all(map(isfinite, row)):
+                    return False
+    return isfinite(E_total) and all(map(isfinite, grads))
+
+
+def _overflow(spec: Spec, index: int, stage: str, exc: Exception) -> OverflowSpecError:
+    what = ("takes the logarithm of 0 (a saturated output)" if isinstance(exc, ValueError)
+            else "divides by 0" if isinstance(exc, ZeroDivisionError)
+            else "makes a number beyond ±1.8e308")
+    excel = "Excel would show #NUM! or #DIV/0! from there on"
+    if index == 0 and stage == "the update":
+        return OverflowSpecError(f"{spec.source}: learning_rate: the first update {what}; {excel}: "
+                                 "use a smaller learning_rate")
+    if index == 0:
+        return OverflowSpecError(f"{spec.source}: weights: the first update {what} in {stage}; {excel}: "
+                                 "use smaller weights, inputs or targets")
+    return OverflowSpecError(f"{spec.source}: learning_rate: training diverges: update {index + 1} {what}; "
+                             f"{excel}: use a smaller learning_rate or fewer epochs")
 
 
 def iterate_training(spec: Spec, n_updates: int | None = None) -> Iterator[Step]:

@@ -1,34 +1,35 @@
-"""Keep from the engine what it must never evaluate: formulas that reach outside the workbook.
+"""What no engine may evaluate: formulas that reach outside the workbook.
 
-Before a student's workbook is recomputed, every formula and every defined name is
-screened. A formula is held back, with the reason in words, when it
+Every formula and defined name of a workbook is screened before an engine recomputes it
+(`sheetprop.engines.evaluate` does it for every engine). A formula is held back, with the
+reason in words, when it
 
 - refers to another workbook or a file (`[1]Sheet1!A1`, `'file:///…'#$Sheet1.A1`), calls
   another program (DDE: `=cmd|' /c calc'!A0`) or uses a table reference (`Table1[x]`);
 - calls a function that reaches outside the workbook (WEBSERVICE, FILTERXML, RTD, IMAGE,
   CALL, a macro's function, …), builds a reference while calculating (INDIRECT, OFFSET)
-  or reads facts about the computer (INFO, CELL);
+  or reads facts about the computer (INFO, CELL), whatever the spacing, case or prefix
+  (`=<TAB>INDIRECT(…)`, `=@indirect (…)`, `=_xlfn._xlws.OFFSET(…)`);
 - covers more than MAX_RANGE_CELLS cells (`A:A` is 1,048,576), or several sheets at once;
 - is longer than Excel allows, or cannot be read as a formula;
-- uses a defined name that is held back for one of these reasons.
+- uses a defined name that is held back for one of these reasons (to any depth).
 
-When anything is held back, or the zip holds links, data connections, macros or embedded
-objects, the engine gets a private copy (`engine_copy`) in which held cells are #N/A and
-all of that is dropped; the rest of the file is still graded. The file itself is never
-written.
+openpyxl's tokenizer glues a leading TAB, no-break space, line break or `@` onto a function
+token, and takes `INDIRECT (…)` for a name followed by brackets: function names are
+normalised before they are judged, and the text (without its string constants) is also
+searched for a listed function followed by a bracket, whatever lies between.
 """
 
 from __future__ import annotations
 
-import io
+import bisect
 import re
-import warnings
-from pathlib import Path
+from collections import deque
+from typing import Hashable, Mapping, TypeVar
 
-from sheetprop.locate import DATA_TABLE, Formula, StudentBook
+from sheetprop.limits import MAX_FORMULA_CHARS, MAX_RANGE_CELLS
 
-MAX_RANGE_CELLS = 100_000  # cells one reference may cover
-MAX_FORMULA_CHARS = 8192  # Excel's own limit
+DATA_TABLE = "=TABLE()"  # what a What-If data table cell reads as
 HELD_VALUE = "#N/A"  # what a held-back cell holds in the engine's copy
 
 OUTSIDE = {"WEBSERVICE", "FILTERXML", "RTD", "IMAGE", "STOCKHISTORY", "SQL.REQUEST", "DDE", "DDEAUTO",
@@ -36,58 +37,129 @@ OUTSIDE = {"WEBSERVICE", "FILTERXML", "RTD", "IMAGE", "STOCKHISTORY", "SQL.REQUE
 CODE = {"CALL", "REGISTER", "REGISTER.ID", "EXEC", "EVALUATE", "SHELL"}
 DYNAMIC = {"INDIRECT", "OFFSET"}
 MACHINE = {"INFO", "CELL"}
+LISTED = OUTSIDE | CODE | DYNAMIC | MACHINE
 
 _CELL = r"\$?[A-Za-z]{1,3}\$?\d+"
 _COLS = r"\$?[A-Za-z]{1,3}:\$?[A-Za-z]{1,3}"
 _ROWS = r"\$?\d+:\$?\d+"
 _NAME = re.compile(r"[A-Za-z_\\][\w.\\?]*")
 ROWS, COLS = 1_048_576, 16_384
+K = TypeVar("K", bound=Hashable)
+
+_STRINGS = re.compile(r'"(?:[^"]|"")*"')
+_PREFIXES = re.compile(r"^(?:_XLFN\.|_XLWS\.)+")
+_LEADING = "\t\r\n \u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u200b\u202f\u205f\u3000\ufeff@+"
+_WORDS = "|".join(re.escape(w) for w in sorted(LISTED, key=len, reverse=True))
+# A listed function (or a macro's or a cube function), any prefix, any spacing, then a bracket.
+_CALL = re.compile(rf"(?<![\w.])(?:_xlfn\.|_xlws\.)*(_xludf\.[\w.]+|cube\w*|{_WORDS})[\s\u00a0\u200b\ufeff]*\(",
+                   re.IGNORECASE)
+# What a formula needs to contain before the full screen is worth running.
+_SUSPECT_CHARS = re.compile(r"[\[\]|#!:'{}]")
+_ONE_CELL = re.compile(r"^=?(?:'[^'\[\]#|:]{1,31}'|[A-Za-z_][A-Za-z0-9_.]{0,30})!\$?[A-Za-z]{1,3}\$?[0-9]{1,7}$")
+_SUSPECT_WORDS = re.compile("|".join(re.escape(w) for w in sorted(LISTED | {"_XL", "FILE", "CUBE"}, key=len, reverse=True)))
+_IDENTIFIER = re.compile(r"(?<![\w.$])([A-Za-z_\\][\w.\\?]*)(?![\w.\\?]*(?:\s*\(|\$))")
 
 
-def screen(book: StudentBook, bad: dict[str, str] | None = None) -> dict[tuple[str, int, int], str]:
-    """Cells whose formula the engine must not see → why, as a phrase ("calls WEBSERVICE(), …").
+def quick_ok(formula: str, bad: Mapping[str, str] | None = None, bad_pattern: re.Pattern | None = None) -> bool:
+    """True when `formula` certainly passes the screen: no reference to another sheet, range,
+    link, string or listed function, and no held name; or it is one cell of a sheet
+    (`=Network!$D$7`, what most defined names hold). Cheap: the rest go through
+    `formula_problem`."""
+    if _ONE_CELL.match(formula):
+        return True
+    if len(formula) > MAX_FORMULA_CHARS or _SUSPECT_CHARS.search(formula):
+        return False
+    if _SUSPECT_WORDS.search(formula.upper()):
+        return False
+    return not bad or bad_pattern is None or not bad_pattern.search(formula)
 
-    `bad` is `bad_names(book.names)` when the caller has it already."""
-    bad = bad_names(book.names) if bad is None else bad
+
+def screen_book(formulas: Mapping[K, str], names: Mapping[str, str]) -> tuple[dict[K, str], dict[str, str]]:
+    """(held formulas → why, held names → why) of a workbook, given its formulas by any key
+    (with or without the `=`) and its defined names (lower case → what they refer to)."""
+    bad = name_problems(names)
+    keys = list(formulas)
+    texts = [t if t.startswith("=") else "=" + t for t in formulas.values()]
     held = {}
-    for key, raw in book.cells.items():
-        if isinstance(raw, Formula):
-            reason = formula_problem(raw, book.names, bad)
-            if reason:
-                held[key] = reason
-    return held
+    for k in suspects(texts, bad):
+        reason = formula_problem(texts[k], bad)
+        if reason:
+            held[keys[k]] = reason
+    return held, bad
 
 
-def bad_names(names: dict[str, str]) -> dict[str, str]:
-    """Defined names (lower case) held back → why; a name that uses such a name is held back too."""
+def suspects(formulas: list[str], bad: Mapping[str, str] | None = None) -> list[int]:
+    """The positions of the formulas that `quick_ok` would not pass, found with one search over
+    all of them joined (a formula holds no line break that matters: it is replaced)."""
+    pattern = names_pattern(bad or {})
+    blob = "\n".join(formulas)  # a line break inside a formula is fine: positions come from lengths
+    upper = blob.upper()
+    hits = {m.start() for m in _SUSPECT_CHARS.finditer(blob)}
+    hits.update(m.start() for m in _SUSPECT_WORDS.finditer(upper))
+    if pattern is not None:
+        hits.update(m.start() for m in pattern.finditer(blob))
+    found = {k for k, text in enumerate(formulas) if len(text) > MAX_FORMULA_CHARS}
+    if hits:
+        starts, at = [], 0
+        for text in formulas:
+            starts.append(at)
+            at += len(text) + 1
+        found.update(bisect.bisect_right(starts, hit) - 1 for hit in hits)
+    return sorted(found)
+
+
+def names_pattern(bad: Mapping[str, str]) -> re.Pattern | None:
+    """A pattern finding any of the held names in a formula (for `quick_ok`)."""
+    if not bad:
+        return None
+    words = "|".join(re.escape(n) for n in sorted(bad, key=len, reverse=True))
+    return re.compile(rf"(?<![\w.\\]){words}(?![\w.\\(])", re.IGNORECASE)
+
+
+def name_problems(names: Mapping[str, str]) -> dict[str, str]:
+    """Defined names (lower case) held back → why; a name that uses such a name is held too.
+
+    Linear in the names: each is tokenised once, and a held name's reason is passed on to
+    the names that use it by a walk over who-uses-whom (a reason says which name it came
+    through and the first cause, never a chain of reasons)."""
     bad: dict[str, str] = {}
-    operands: dict[str, list[str]] = {}
+    users: dict[str, list[tuple[str, str]]] = {}  # name → (name that uses it, as written there)
     for name, text in names.items():
-        problem, ops = _problems("=" + text if not text.startswith("=") else text, names, {})
+        formula = text if text.startswith("=") else "=" + text
+        if quick_ok(formula):  # most names: a cell, a number, a sum of other names
+            problem, operands = None, _IDENTIFIER.findall(_STRINGS.sub('""', formula))
+        else:
+            problem, operands = _problems(formula, {})
         if problem:
             bad[name] = problem
-        operands[name] = ops
-    changed = True
-    while changed:  # names that use held names, to any depth
-        changed = False
-        for name, ops in operands.items():
-            if name in bad:
-                continue
-            for op in ops:
-                target = op.split("!")[-1].lower()
-                if target in bad:
-                    bad[name] = f"uses the name {op}, which {bad[target]}"
-                    changed = True
-                    break
+        for op in operands:
+            target = op.split("!")[-1].lower()
+            if target in names and target != name:
+                users.setdefault(target, []).append((name, op))
+    cause = dict(bad)
+    queue = deque(bad)
+    while queue:
+        held = queue.popleft()
+        for user, written in users.get(held, ()):
+            if user not in bad:
+                cause[user] = cause[held]
+                bad[user] = f"uses the name {written}, which is held back: it {_root(cause[held])}"
+                queue.append(user)
     return bad
 
 
-def formula_problem(formula: str, names: dict[str, str], bad: dict[str, str]) -> str | None:
-    """Why a cell's formula must not reach the engine, or None."""
-    return _problems(formula, names, bad)[0]
+def _root(reason: str) -> str:
+    """The first cause inside a passed-on reason."""
+    marker = "which is held back: it "
+    return reason.split(marker, 1)[1] if marker in reason else reason
 
 
-def _problems(formula: str, names: dict[str, str], bad: dict[str, str]) -> tuple[str | None, list[str]]:
+def formula_problem(formula: str, bad: Mapping[str, str]) -> str | None:
+    """Why a cell's formula must not reach the engine, or None. `bad` is `name_problems(...)`."""
+    return _problems(formula, bad)[0]
+
+
+def _problems(formula: str, bad: Mapping[str, str]) -> tuple[str | None, list[str]]:
     """(the first problem or None, the formula's names and references)."""
     from openpyxl.formula.tokenizer import Token, Tokenizer
 
@@ -95,11 +167,14 @@ def _problems(formula: str, names: dict[str, str], bad: dict[str, str]) -> tuple
         return "is a What-If data table, which the grader does not evaluate; write a formula in the cell", []
     if len(formula) > MAX_FORMULA_CHARS:
         return f"is longer than the {MAX_FORMULA_CHARS:,} characters Excel allows", []
-    bare = re.sub(r'"(?:[^"]|"")*"', '""', formula)  # without its text constants
+    bare = _STRINGS.sub('""', formula)  # without its text constants
     if re.search(r"[\w']\|", bare):
         return "calls another program (DDE: a name followed by |); the grader never does", []
     if re.search(r"'#\$|file:", bare, re.IGNORECASE):
         return "refers to a file: copy the value into this workbook or compute it here", []
+    call = _CALL.search(bare)
+    if call:
+        return _function_problem(call.group(1)), []
     try:
         tokens = Tokenizer(formula).items
     except Exception:  # noqa: BLE001 - the tokenizer's errors on malformed text
@@ -112,17 +187,21 @@ def _problems(formula: str, names: dict[str, str], bad: dict[str, str]) -> tuple
                 return problem, operands
         elif token.type == Token.OPERAND and token.subtype == Token.RANGE:
             operands.append(token.value)
-            problem = _operand_problem(token.value, names, bad)
+            problem = _operand_problem(token.value, bad)
             if problem:
                 return problem, operands
     return None, operands
 
 
+def function_name(token: str) -> str:
+    """A function token as Excel reads it: `\\t@_xlfn.indirect` → `INDIRECT`."""
+    return _PREFIXES.sub("", token.lstrip(_LEADING).upper())
+
+
 def _function_problem(name: str) -> str | None:
-    upper = name.upper()
+    upper = function_name(name)
     if upper.startswith("_XLUDF."):
-        return f"calls {name[7:]}(), a macro's function; macros are never run"
-    upper = re.sub(r"^(_XLFN\.|_XLWS\.)+", "", upper)
+        return f"calls {upper[len('_XLUDF.'):]}(), a macro's function; macros are never run"
     if upper in OUTSIDE or upper.startswith("CUBE"):
         return f"calls {upper}(), which reaches outside the workbook; compute the value in this workbook"
     if upper in CODE:
@@ -134,7 +213,7 @@ def _function_problem(name: str) -> str | None:
     return None
 
 
-def _operand_problem(operand: str, names: dict[str, str], bad: dict[str, str]) -> str | None:
+def _operand_problem(operand: str, bad: Mapping[str, str]) -> str | None:
     """Why a reference or name must not reach the engine, or None."""
     if "|" in operand:
         return f"calls another program ({operand}); the grader never does"
@@ -158,55 +237,24 @@ def _operand_problem(operand: str, names: dict[str, str], bad: dict[str, str]) -
     if all(_NAME.fullmatch(p) or re.fullmatch(_CELL, p) for p in parts) and len(parts) <= 2:
         for part in parts:
             if part.lower() in bad:
-                return f"uses the name {part}, which {bad[part.lower()]}"
+                return f"uses the name {part}, which is held back: it {_root(bad[part.lower()])}"
         return None
     return f"uses {operand}, which is not a reference the grader follows; refer to cells (B7) or names"
 
 
 def reference_area(ref: str) -> int | None:
     """How many cells `A1`, `A1:C3`, `A:C` or `1:3` covers; None when it is no such reference."""
+    from xlsxwriter.utility import xl_cell_to_rowcol
+
     if re.fullmatch(_CELL, ref):
         return 1
     if re.fullmatch(f"{_CELL}:{_CELL}", ref):
-        a, b = (re.fullmatch(r"\$?([A-Za-z]+)\$?(\d+)", p).groups() for p in ref.split(":"))
-        return (abs(int(a[1]) - int(b[1])) + 1) * (abs(_column(a[0]) - _column(b[0])) + 1)
+        (r1, c1), (r2, c2) = (xl_cell_to_rowcol(p) for p in ref.split(":"))
+        return (abs(r1 - r2) + 1) * (abs(c1 - c2) + 1)
     if re.fullmatch(_COLS, ref):
-        a, b = (p.strip("$") for p in ref.split(":"))
-        return ROWS * (abs(_column(a) - _column(b)) + 1)
+        (_, c1), (_, c2) = (xl_cell_to_rowcol(p.strip("$") + "1") for p in ref.split(":"))
+        return ROWS * (abs(c1 - c2) + 1)
     if re.fullmatch(_ROWS, ref):
         a, b = (int(p.strip("$")) for p in ref.split(":"))
         return COLS * (abs(a - b) + 1)
     return None
-
-
-def _column(letters: str) -> int:
-    n = 0
-    for ch in letters.upper():
-        n = n * 26 + ord(ch) - 64
-    return n
-
-
-# ---------------------------------------------------------------- the engine's copy
-
-
-def engine_copy(path: str | Path, held, names_held, folder: str | Path) -> Path:
-    """Write a copy of the workbook for the engine into `folder`: held cells are #N/A, held names
-    are gone, and links to other workbooks, data connections, macros and embedded objects are
-    dropped (openpyxl keeps none of them). Returns the copy's path."""
-    import openpyxl
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        wb = openpyxl.load_workbook(io.BytesIO(Path(path).read_bytes()), keep_links=False, keep_vba=False)
-        for sheet, row, col in held:
-            wb[sheet].cell(row, col).value = HELD_VALUE
-        for name in list(wb.defined_names):
-            if name.lower() in names_held:
-                del wb.defined_names[name]
-        for ws in wb.worksheets:
-            for name in list(ws.defined_names):
-                if name.lower() in names_held:
-                    del ws.defined_names[name]
-        out = Path(folder) / "book.xlsx"
-        wb.save(out)
-    return out

@@ -17,6 +17,9 @@ from typing import Any
 
 import yaml
 
+from sheetprop.errors import SheetpropError
+from sheetprop.limits import MAX_FORMULA_CELLS, MAX_SPEC_BYTES, MAX_YAML_ALIASES
+
 ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "softmax")
 ACTIVATION_ALIASES = {"linear": "identity", "none": "identity", "logistic": "sigmoid"}
 LOSSES = ("half_sse", "sse", "mse", "bce", "cross_entropy")
@@ -26,16 +29,13 @@ KEYS = (
     "name", "layers", "activation", "bias", "train_biases", "loss", "weights", "biases",
     "init", "learning_rate", "data", "batch", "reduction", "epochs",
 )
-MAX_SPEC_BYTES = 1_000_000
-MAX_YAML_ALIASES = 100
-MAX_FORMULA_CELLS = 2_000_000  # a workbook larger than this is refused unless raised (--max-cells)
 PRESET_DIRS = (
     Path(__file__).resolve().parent / "templates",  # installed wheel
     Path(__file__).resolve().parent.parent / "templates",  # source checkout
 )
 
 
-class SpecError(ValueError):
+class SpecError(SheetpropError, ValueError):
     """A spec that cannot be used; the message is one line for the user."""
 
 

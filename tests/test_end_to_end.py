@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from conftest import needs_libreoffice
 from sheetprop.cli import main
 from sheetprop.randomspec import random_spec
+from sheetprop.reference import OverflowSpecError
 from sheetprop.spec import load_spec, preset_names, validate, with_epochs
 from sheetprop.verify import verify_workbook
 from sheetprop.workbook import write_workbook
@@ -33,7 +34,7 @@ def random_book(folder, seed, **kw):
     return path
 
 
-@pytest.mark.parametrize("engine", ["compiled", "formulas", "ironcalc"])
+@pytest.mark.parametrize("engine", ["ironcalc", "formulas"])
 @pytest.mark.parametrize("name", PRESETS)
 def test_every_preset_verifies_with_every_pip_engine(books, name, engine):
     report = verify_workbook(books[name], engine=engine)
@@ -43,11 +44,20 @@ def test_every_preset_verifies_with_every_pip_engine(books, name, engine):
     assert report.worst_rel_error < 1e-12
 
 
-@pytest.mark.parametrize("engine, seeds", [("compiled", range(40)), ("ironcalc", range(40)), ("formulas", range(8))])
+@pytest.mark.parametrize("engine, seeds", [("ironcalc", range(60)), ("formulas", range(8))])
 def test_random_specs_verify(tmp_path, engine, seeds):
+    refused = []
     for seed in seeds:
-        report = verify_workbook(random_book(tmp_path, seed), engine=engine)
+        try:
+            path = random_book(tmp_path, seed)
+        except OverflowSpecError as exc:  # training diverges: refused in one line, no file left
+            assert "learning_rate" in str(exc) and "\n" not in str(exc)
+            assert not (tmp_path / f"random{seed}.xlsx").exists()
+            refused.append(seed)
+            continue
+        report = verify_workbook(path, engine=engine)
         assert report.error is None and report.mismatches == [], (seed, report.mismatches[:3])
+    assert len(refused) <= len(seeds) // 20, refused
 
 
 def edit(path, out, **cells):
@@ -91,7 +101,7 @@ def test_verify_json(books):
     result = CliRunner().invoke(main, ["verify", str(books["perceptron"]), "--json"])
     assert result.exit_code == 0
     data = json.loads(result.output)
-    assert data["ok"] is True and data["engine"] == "compiled" and data["cells"] > 0 and data["mismatches"] == []
+    assert data["ok"] is True and data["engine"] == "ironcalc" and data["cells"] > 0 and data["mismatches"] == []
 
 
 def test_verify_refuses_files_it_cannot_use(tmp_path):
@@ -177,11 +187,11 @@ def test_a_wrong_training_cell_is_named_by_update_and_column(books, tmp_path):
 @pytest.mark.libreoffice
 @pytest.mark.slow
 def test_ten_thousand_live_updates_recalculate_in_libreoffice(tmp_path):
-    """Issue 5: Mazur's 10,000 updates, 300,076 formula cells, right in LibreOffice and in compiled."""
+    """Issue 5: Mazur's 10,000 updates, 300,076 formula cells, right in LibreOffice and in ironcalc."""
     path = tmp_path / "mazur10k.xlsx"
     counts = write_workbook(with_epochs(load_spec("mazur"), 10000), path)
     assert counts["formulas"] == 300_076
-    for engine in ("compiled", "libreoffice"):
+    for engine in ("ironcalc", "libreoffice"):
         report = verify_workbook(path, engine=engine, timeout=300)
         assert report.error is None and report.mismatches == [], (engine, report.mismatches[:3])
         assert report.cells == 300_076

@@ -23,7 +23,7 @@ from sheetprop.batch import grade_files
 from sheetprop.grade import GradeOptions
 from sheetprop.locate import read_book
 from sheetprop.readbook import WorkbookError
-from sheetprop.screen import bad_names, screen
+from sheetprop.screen import screen_book
 from sheetprop.spec import SpecError, load_spec, parse_spec
 from sheetprop.workbook import write_workbook
 
@@ -106,7 +106,7 @@ def solution(tmp_path_factory):
 def read(path):
     book = one_line_or_result(read_book, path, error=WorkbookError)
     if book is not None:
-        screen(book, bad_names(book.names))
+        screen_book({k: str(v) for k, v in book.cells.items() if isinstance(v, str)}, book.names)
     return book
 
 

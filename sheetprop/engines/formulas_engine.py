@@ -16,12 +16,16 @@ from Python's math) in the last bit.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import re
+import tempfile
 import warnings
+from pathlib import Path
 
-from sheetprop.engines import CellError, EngineError, EngineUnavailable, a1, formula_cells, one_line
+from sheetprop.engines import CellError, EngineError, EngineUnavailable, Results, a1, formula_cells
+from sheetprop.errors import one_line
 
 try:
     import formulas
@@ -48,7 +52,63 @@ class _ExactModel(formulas.ExcelModel):
         return super().compile_cell(cell, context, references, formula_references)
 
 
-def evaluate(path, timeout=None) -> dict[tuple[str, str], object]:
+@functools.lru_cache(maxsize=None)
+def _functions() -> frozenset[str]:
+    return frozenset(name.upper() for name in formulas.get_functions())
+
+
+def supports(function: str) -> bool:
+    """Does the formulas package know this function?"""
+    return function in _functions()
+
+
+def evaluate(path, timeout=None) -> dict[tuple[str, str], object] | Results:
+    """Every formula cell's value. A formula that `formulas` cannot read (`=SUM (1,2)`,
+    `=1E308*10`) makes it refuse the whole file: such cells are found, held back (#N/A, the
+    reason in `Results.held`) and the rest is evaluated again, so only their dependants suffer."""
+    try:
+        return _evaluate(path)
+    except EngineError:
+        unreadable = _unreadable(path)
+        if not unreadable:
+            raise
+    with tempfile.TemporaryDirectory(prefix="sheetprop-formulas-") as folder:
+        from sheetprop.engines.clean import copy_without
+
+        copy = copy_without(Path(path), {key: "" for key in unreadable}, {}, Path(folder))
+        values = _evaluate(copy)
+    held = {(sheet, a1(row, col)): why for (sheet, row, col), why in unreadable.items()}
+    values.update((key, CellError("#N/A")) for key in held)
+    return Results(values, held)
+
+
+def _unreadable(path) -> dict[tuple[str, int, int], str]:
+    """The formula cells that the formulas package cannot parse → why, in words."""
+    from sheetprop.readbook import load, sheet_cells
+
+    parser = formulas.Parser()
+    found = {}
+    book = load(path, read_only=True, checked=True)
+    try:
+        for ws in book.worksheets:
+            for cell in sheet_cells(ws):
+                text = getattr(cell["value"], "text", cell["value"])
+                if cell["data_type"] != "f" or not isinstance(text, str):
+                    continue
+                text = text if text.startswith("=") else "=" + text
+                try:
+                    with _silenced():
+                        parser.ast(text)
+                except Exception:  # noqa: BLE001 - whatever the parser says, it cannot read it
+                    found[(ws.title, cell["row"], cell["column"])] = (
+                        "cannot be read by the formulas engine (it refuses it); write it the usual way, "
+                        "or grade with --engine ironcalc")
+    finally:
+        book.close()
+    return found
+
+
+def _evaluate(path) -> dict[tuple[str, str], object]:
     cells = formula_cells(path)
     with _silenced():
         try:
