@@ -34,21 +34,6 @@ if TYPE_CHECKING:
 
 
 
-class _Job(Job):
-    """A Job that can be waited on together with others."""
-
-    @property
-    def handle(self):
-        return self._recv  # readable when the result is there or the child has died
-
-    def remaining(self) -> float | None:
-        return None if self.timeout is None else self.started + self.timeout - time.monotonic()
-
-    def ready(self) -> bool:
-        left = self.remaining()
-        return self._recv.poll(0) or (left is not None and left <= 0)
-
-
 def grade_files(paths: Sequence[str | Path], spec: Spec, options: GradeOptions | None = None, *,
                 jobs: int = CHECK_JOBS, progress: Callable[[int, int], None] | None = None) -> list[FileReport]:
     """Grade every file in a child process of its own, `jobs` at a time; reports in input order."""
@@ -62,7 +47,7 @@ def grade_files(paths: Sequence[str | Path], spec: Spec, options: GradeOptions |
     limit = options.timeout
     if limit is not None and options.engine == "libreoffice":
         limit += LIBREOFFICE_GRACE
-    running: dict[int, _Job] = {}
+    running: dict[int, Job] = {}
     waiting = iter(range(len(paths)))
     done = 0
     try:
@@ -70,7 +55,7 @@ def grade_files(paths: Sequence[str | Path], spec: Spec, options: GradeOptions |
             warm_up(spec, inner, scratch)
         while True:
             while len(running) < max(1, jobs) and (index := next(waiting, None)) is not None:
-                running[index] = _Job(_grade_quietly, paths[index], spec, inner, timeout=limit,
+                running[index] = Job(_grade_quietly, paths[index], spec, inner, timeout=limit,
                                       max_memory=options.max_memory, what="grading")
             if not running:
                 break
@@ -101,7 +86,7 @@ def _grade_quietly(path, spec: Spec, options: GradeOptions) -> FileReport:
     return grade_file(path, spec, options)
 
 
-def _collect(job: _Job, path, options: GradeOptions) -> FileReport:
+def _collect(job: Job, path, options: GradeOptions) -> FileReport:
     from sheetprop.grade import FileReport
 
     try:

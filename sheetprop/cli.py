@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -13,9 +13,12 @@ from pathlib import Path
 import click
 
 from sheetprop import __version__
-from sheetprop.atomic import write_text
+from sheetprop.errors import SheetpropError, one_line
+from sheetprop.files import InputError, check_writable, is_special, read_text, target, write_text
+from sheetprop.isolate import Terminated, handle_termination
+from sheetprop.jsonout import dumps
 from sheetprop.engines import DEFAULT_ENGINE, ENGINES
-from sheetprop.limits import CHECK_JOBS, CHECK_TIMEOUT, MAX_CELLS, MAX_FORMULA_CELLS, VERIFY_TIMEOUT
+from sheetprop.limits import CHECK_JOBS, CHECK_TIMEOUT, MAX_CELLS, MAX_FORMULA_CELLS, MAX_SPEC_BYTES, VERIFY_TIMEOUT
 from sheetprop.spec import SpecError, check_budget, load_spec, load_yaml, preset_names, with_epochs
 
 ENGINE_CHOICES = ENGINES
@@ -37,12 +40,20 @@ class _Main(click.Group):
     """Every failure is one `Error: …` line, never a traceback (SHEETPROP_DEBUG=1 shows it)."""
 
     def invoke(self, ctx):
+        previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
+        handle_termination()  # `kill`, `timeout`, `docker stop`, a closed terminal: unwind like Ctrl-C
         try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
             raise Interrupted("interrupted; no output file was written or changed") from None
+        except Terminated as exc:
+            name = signal.Signals(exc.signum).name
+            click.echo(f"Error: stopped by {name}; no output file was written or changed", err=True)
+            sys.exit(128 + exc.signum)
+        except SheetpropError as exc:  # a spec, workbook, engine, limit or output problem: one line
+            raise UserError(str(exc)) from None
         except BrokenPipeError:  # `sheetprop presets | head -1`: the reader has all it wants
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
@@ -50,9 +61,14 @@ class _Main(click.Group):
         except Exception as exc:
             if os.environ.get("SHEETPROP_DEBUG"):
                 raise
-            text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-            raise UserError(f"internal error ({type(exc).__name__}{': ' + text if text else ''}); run again with "
+            raise UserError(f"internal error ({one_line(exc)}); run again with "
                             "SHEETPROP_DEBUG=1 for the details and report it") from None
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+MIN_MEMORY = 512 * 2**20  # what a child process needs to run at all (it starts as a copy of this one)
 
 
 class Size(click.ParamType):
@@ -61,13 +77,19 @@ class Size(click.ParamType):
     name = "SIZE"
     _UNITS = {"": 2**20, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
+    def __init__(self, minimum: int = 1, why: str = ""):
+        self.minimum, self.why = minimum, why
+
     def convert(self, value, param, ctx):
         if isinstance(value, int):
             return value
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", str(value), re.IGNORECASE)
         if not m or float(m[1]) <= 0:
             self.fail(f"{value!r} is not a size such as 100M or 2G", param, ctx)
-        return int(float(m[1]) * self._UNITS[m[2].lower()])
+        size = int(float(m[1]) * self._UNITS[m[2].lower()])
+        if size < self.minimum:
+            self.fail(f"{value!r} is too small: {self.why or 'at least'} {self.minimum // 2**20}M", param, ctx)
+        return size
 
 
 class Finite(click.ParamType):
@@ -174,12 +196,12 @@ def generate(spec: str, output: Path | None, epochs: int | None, as_json: bool, 
         except ValueError as exc:
             raise UserError(str(exc)) from None
     output = output or Path(Path(spec).stem + ".xlsx")
-    if output.suffix.lower() != ".xlsx":
+    real = target(output)
+    if output.suffix.lower() != ".xlsx" and not is_special(output):
         raise UserError(f"{output}: the output must end in .xlsx")
-    if not output.parent.exists() if str(output.parent) else False:
-        raise UserError(f"{output}: the folder {output.parent} does not exist")
-    if Path(spec).exists() and output.resolve() == Path(spec).resolve():
+    if Path(spec).exists() and real == target(spec):
         raise UserError(f"{output}: that is the spec itself; choose another output name")
+    check_writable(output, "the output")
     start = time.perf_counter()
     try:
         counts = write_workbook(network, output, progress=_progress("rows written", not as_json), exercise=sections)
@@ -187,7 +209,7 @@ def generate(spec: str, output: Path | None, epochs: int | None, as_json: bool, 
         raise UserError(f"{output}: cannot write: {exc.strerror or exc}") from None
     seconds = time.perf_counter() - start
     if as_json:
-        click.echo(json.dumps({"file": str(output), "seconds": round(seconds, 3), **counts}))
+        click.echo(dumps({"file": str(output), "seconds": round(seconds, 3), **counts}))
     elif sections is not None:
         click.echo(f"Wrote exercise {output}: {counts['answers']} cells to fill in, {counts['formulas']} formulas "
                    f"given, {counts['names']} names ({seconds:.2f} s)")
@@ -205,7 +227,7 @@ def generate(spec: str, output: Path | None, epochs: int | None, as_json: bool, 
               help="Relative tolerance for each cell.")
 @click.option("--timeout", type=Seconds(), default=str(int(VERIFY_TIMEOUT)), show_default=True,
               help="Give up on the engine after this many seconds ('none': no limit).")
-@click.option("--max-memory", type=Size(), default="4G", show_default=True,
+@click.option("--max-memory", type=Size(MIN_MEMORY, "an engine needs at least"), default="4G", show_default=True,
               help="Memory the engine may use (512M, 8G); a workbook that needs more is stopped.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def verify(workbook: Path, engine: str, tol: float, timeout: float | None, max_memory: int, as_json: bool) -> None:
@@ -225,7 +247,7 @@ def verify(workbook: Path, engine: str, tol: float, timeout: float | None, max_m
     if status:
         status("")
     if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
+        click.echo(dumps(report.to_json(), indent=2))
     elif report.error:
         click.echo(f"Error: {report.error}", err=True)
     else:
@@ -259,7 +281,7 @@ def reference(spec: str, epochs: int | None, as_json: bool, max_cells: int) -> N
 
     result = reference_json(_load(spec, epochs, max_cells))
     if as_json:
-        click.echo(json.dumps(result, indent=1))
+        click.echo(dumps(result, indent=1))
         return
     click.echo(f"{result['name']}: first update")
     width = max(len(n) for n in result["names"])
@@ -282,7 +304,7 @@ def presets() -> None:
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
 @click.option("--spec", "spec_ref", required=True, help="The spec the exercise was made from (a file or a preset name).")
 @click.option("--json", "as_json", is_flag=True, help="Print a list of reports, one per file, as JSON.")
 @click.option("--gradescope", type=click.Path(dir_okay=False, path_type=Path),
@@ -306,7 +328,7 @@ def presets() -> None:
               help="Files graded at once, each in a process of its own (one per core).")
 @click.option("--timeout", type=Seconds(), default=str(int(CHECK_TIMEOUT)), show_default=True,
               help="Seconds one file may take; a file that takes longer gets an error and the others are graded.")
-@click.option("--max-memory", type=Size(), default="2G", show_default=True,
+@click.option("--max-memory", type=Size(MIN_MEMORY, "grading needs at least"), default="2G", show_default=True,
               help="Memory one file may use (512M, 4G); a file that needs more gets an error.")
 @click.option("--max-size", type=Size(), default="100M", show_default=True,
               help="Refuse a workbook that expands to more than this once unzipped (zip bombs).")
@@ -336,12 +358,13 @@ def check(files: tuple[Path, ...], spec_ref: str, as_json: bool, gradescope: Pat
     network = _load(spec_ref, max_cells=max_cells, training=False)
     if gradescope and len(files) != 1:
         raise UserError("--gradescope writes the results of one submission: pass one file")
-    _check_outputs([p for p in (csv_path, gradescope) if p], [*files, Path(spec_ref), map_path, points_path])
+    _check_outputs({option: p for option, p in (("--csv", csv_path), ("--gradescope", gradescope)) if p},
+                   [*files, Path(spec_ref), map_path, points_path])
     names = local.network(network).names
     cell_map = {}
     if map_path:
         try:
-            cell_map = parse_map(_read_text(map_path), names, where=str(map_path))
+            cell_map = parse_map(_read_text(map_path, "map file (YAML)"), names, where=str(map_path))
         except ValueError as exc:
             raise UserError(str(exc)) from None
     points = _points(points_path) if points_path else {}
@@ -351,7 +374,7 @@ def check(files: tuple[Path, ...], spec_ref: str, as_json: bool, gradescope: Pat
     reports = grade_files(files, network, options, jobs=jobs, progress=_progress("files graded", not as_json))
 
     if as_json:
-        click.echo(json.dumps([r.to_json() for r in reports], indent=1))
+        click.echo(dumps([r.to_json() for r in reports], indent=1))
     elif len(reports) == 1:
         click.echo("\n".join(G.text_report(reports[0])))
     else:
@@ -363,41 +386,37 @@ def check(files: tuple[Path, ...], spec_ref: str, as_json: bool, gradescope: Pat
         if csv_path:
             G.write_csv(reports, csv_path)
         if gradescope:
-            write_text(gradescope, json.dumps(G.gradescope(reports[0]), indent=1))
+            write_text(gradescope, dumps(G.gradescope(reports[0]), indent=1))
     except OSError as exc:
         raise UserError(f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}") from None
     sys.exit(G.exit_code(reports))
 
 
-def _check_outputs(outputs: list[Path], inputs: list[Path | None]) -> None:
-    """An output file must not be an input, nor the other output, nor a folder."""
-    taken = {p.resolve() for p in inputs if p is not None and p.exists()}
-    seen = set()
-    for out in outputs:
-        where = out.resolve()
-        if where in taken:
-            raise UserError(f"{out}: that is one of the input files; choose another output name")
-        if where in seen:
-            raise UserError(f"{out}: --csv and --gradescope must be different files")
-        if out.is_dir():
-            raise UserError(f"{out}: is a folder; give a file name")
-        if not out.parent.is_dir():
-            raise UserError(f"{out}: the folder {out.parent} does not exist")
-        seen.add(where)
+def _check_outputs(outputs: dict[str, Path], inputs: list[Path | None]) -> None:
+    """Before any grading: an output must be writable, and neither an input nor the other output
+    (symbolic links followed: the real files are compared)."""
+    taken = {target(p) for p in inputs if p is not None and p.exists()}
+    seen: dict[Path, str] = {}  # real paths, and the paths as given (/dev/stdout has no real one)
+    for option, out in outputs.items():
+        real = target(out)
+        if real in taken and not is_special(out):
+            raise UserError(f"{out}: {option}: that is one of the input files; choose another output name")
+        if real in seen or out in seen:
+            raise UserError(f"{out}: {seen.get(real) or seen[out]} and {option} must be different files")
+        check_writable(out, option)
+        seen[real] = seen[out] = option
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, what: str) -> str:
     try:
-        if path.stat().st_size > 1_000_000:
-            raise UserError(f"{path}: larger than 1 MB")
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+        return read_text(path, MAX_SPEC_BYTES, what)
+    except InputError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _points(path: Path) -> dict[str, float]:
     try:
-        raw = load_yaml(_read_text(path), str(path))
+        raw = load_yaml(_read_text(path, "points file (YAML)"), str(path))
     except SpecError as exc:
         raise UserError(str(exc)) from None
     if not isinstance(raw, dict):

@@ -29,6 +29,7 @@ from sheetprop.locate import Formula, Location, StudentBook, a1, locate, map_pro
 from sheetprop.limits import LIBREOFFICE_GRACE, MAX_CELLS, MAX_UNCOMPRESSED
 from sheetprop.readbook import WorkbookError
 from sheetprop.engines import Results
+from sheetprop.jsonout import finite
 from sheetprop.screen import screen_book
 from sheetprop.spec import Spec
 
@@ -96,7 +97,7 @@ class FileReport:
         return None
 
     def to_json(self) -> dict:
-        return _finite({"file": self.file, "score": self.score, "max_score": self.max_score, "error": self.error,
+        return finite({"file": self.file, "score": self.score, "max_score": self.max_score, "error": self.error,
                         "notes": self.notes, "items": [asdict(i) for i in self.items]})
 
 
@@ -415,17 +416,6 @@ def _join(a: str, b: str) -> str:
     return f"{a}; {b}" if a else b
 
 
-def _finite(value):
-    """JSON has no NaN or infinity: such numbers are written as text ("inf", "nan")."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -502,17 +492,35 @@ def first_mistake_text(report: FileReport) -> str:
     return f"{item.name}: {item.status.replace('_', ' ')}" + (f": {item.diagnosis}" if item.diagnosis else "")
 
 
+def student_names(reports: list[FileReport]) -> list[str]:
+    """Each file's student: its name without .xlsx, with as much of its folder as tells two
+    files of the same name apart (`a/alice`, `b/alice`)."""
+    parts = [Path(r.file).with_suffix("").parts or (r.student,) for r in reports]
+    depth = [1] * len(parts)
+    while True:
+        shown = ["/".join(p[-d:]) for p, d in zip(parts, depth)]
+        clash = {n for n in shown if shown.count(n) > 1}
+        grown = False
+        for k, name in enumerate(shown):
+            if name in clash and depth[k] < len(parts[k]):
+                depth[k] += 1
+                grown = True
+        if not grown:
+            return shown
+
+
 def summary_table(reports: list[FileReport], width: int | None = None) -> list[str]:
     import shutil
 
     width = width or max(80, shutil.get_terminal_size((100, 24)).columns)
-    name_w = max([len("student")] + [len(r.student) for r in reports])
+    students = student_names(reports)
+    name_w = max([len("student")] + [len(s) for s in students])
     lines = [f"{'student':<{name_w}}  {'score':>11}  first mistake"]
-    for r in reports:
+    for r, student in zip(reports, students):
         score = "error" if r.error else f"{r.score:g}/{r.max_score:g}"
         text = first_mistake_text(r)
         room = max(20, width - name_w - 15)
-        lines.append(clean(f"{r.student:<{name_w}}  {score:>11}  {text if len(text) <= room else text[:room - 1] + '…'}"))
+        lines.append(clean(f"{student:<{name_w}}  {score:>11}  {text if len(text) <= room else text[:room - 1] + '…'}"))
     return lines
 
 
@@ -528,8 +536,8 @@ def csv_text(reports: list[FileReport]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS)
     writer.writeheader()
-    for r in reports:
-        row = {"student": r.student, "file": r.file, "score": r.score, "max_score": r.max_score,
+    for r, student in zip(reports, student_names(reports)):
+        row = {"student": student, "file": r.file, "score": r.score, "max_score": r.max_score,
                "first_mistake": "" if r.error or r.all_right else first_mistake_text(r), "file_error": r.error or ""}
         row.update(counts(r) if not r.error else {s: "" for s in STATUSES})
         writer.writerow({k: _csv_safe(v) for k, v in row.items()})
@@ -545,7 +553,7 @@ def _csv_safe(value):
 
 
 def write_csv(reports: list[FileReport], path: str | Path) -> None:
-    from sheetprop.atomic import write_text
+    from sheetprop.files import write_text
 
     write_text(path, csv_text(reports))
 

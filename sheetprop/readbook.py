@@ -233,14 +233,15 @@ def sheet_cells(ws):
 
     Unlike `ws.iter_rows()`, no empty cell is made up: openpyxl pads each row to the
     sheet's dimension (or the row's last column), so one cell in column XFD costs 16,384.
-    This uses the parser openpyxl's own read-only sheets use.
+    This uses the parser openpyxl's own read-only sheets use. A number is a number whatever
+    its format: w_1 = 0.15 shown as a time (03:36:00) is 0.15, never a `datetime`.
     """
     from openpyxl.worksheet._reader import WorkSheetParser
 
     book = ws.parent
     with ws._get_source() as source:
         parser = WorkSheetParser(source, ws._shared_strings, data_only=book.data_only, epoch=book.epoch,
-                                 date_formats=book._date_formats, timedelta_formats=book._timedelta_formats)
+                                 date_formats=set(), timedelta_formats=set())
         for _, row in parser.parse():
             yield from row
 

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from sheetprop.errors import SheetpropError
+from sheetprop.files import InputError, read_text
 from sheetprop.limits import MAX_FORMULA_CELLS, MAX_SPEC_BYTES, MAX_YAML_ALIASES
 
 ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "softmax")
@@ -165,16 +166,10 @@ def load_spec(ref: str | Path, max_cells: int | None = None) -> Spec:
         where = f"preset {ref}"
     else:
         where = str(ref)
-    if path.is_dir():
-        raise SpecError(f"{where}: is a folder, not a spec file")
     try:
-        if path.stat().st_size > MAX_SPEC_BYTES:
-            raise SpecError(f"{where}: larger than {MAX_SPEC_BYTES // 1000} kB; a spec is a short YAML file")
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        raise SpecError(f"{where}: not UTF-8 text; save the spec as UTF-8 YAML or JSON") from None
-    except OSError as exc:
-        raise SpecError(f"{where}: cannot read: {exc.strerror}") from None
+        text = read_text(path, MAX_SPEC_BYTES, "spec file (YAML or JSON)")
+    except InputError as exc:
+        raise SpecError(str(exc).replace(str(path), where, 1)) from None
     return parse_spec(text, where=where, default_name=path.stem, is_json=path.suffix.lower() == ".json",
                       max_cells=max_cells)
 
@@ -313,6 +308,10 @@ def validate(raw: Any, where: str = "<spec>", default_name: str = "network",
     name = str(name)
     if len(name) > 200:
         c.fail("name", "must be at most 200 characters")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        c.fail("name", "holds a character no file can store (a lone surrogate such as \\ud800); remove it")
 
     default_activation = c.choice(raw.get("activation", "sigmoid"), "activation", ACTIVATIONS, ACTIVATION_ALIASES)
     default_bias = c.choice(raw.get("bias", "per_neuron"), "bias", BIAS_MODES)

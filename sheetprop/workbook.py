@@ -7,12 +7,11 @@ XlsxWriter in constant-memory mode streams each sheet row by row, so a Training 
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Callable, Collection
 
-from sheetprop import __version__
+from sheetprop import __version__, files
 from sheetprop import layout as L
 from sheetprop import reference as R
 from sheetprop.spec import Spec
@@ -80,23 +79,20 @@ def write_workbook(spec: Spec, out: str | Path, progress: Callable[[int, int], N
     """
     import xlsxwriter  # lazily: keeps `import sheetprop` light
 
-    out = Path(out)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}-", suffix=".xlsx.tmp", dir=out.parent or ".")
-    os.close(fd)
-    try:
-        wb = xlsxwriter.Workbook(tmp, {"constant_memory": True, "strings_to_formulas": False,
-                                       "strings_to_numbers": False, "strings_to_urls": False})
+    # XlsxWriter's constant-memory mode spools each sheet to a file of its own: in a folder
+    # that is removed whatever happens, so an interrupted run leaves nothing in /tmp.
+    with files.replacing(out, suffix=".xlsx") as tmp, \
+            tempfile.TemporaryDirectory(prefix="sheetprop-xlsx-") as spool:
+        wb = xlsxwriter.Workbook(str(tmp), {"constant_memory": True, "strings_to_formulas": False,
+                                            "strings_to_numbers": False, "strings_to_urls": False,
+                                            "tmpdir": spool})
         if exercise is None:
             counts = _fill(wb, spec, progress)
         else:
             from sheetprop.exercise import fill_exercise
 
             counts = fill_exercise(wb, spec, exercise)
-        wb.close()
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        wb.close()  # only when every sheet is complete: a failure leaves nothing behind
     return counts
 
 

@@ -446,12 +446,12 @@ def test_outputs_are_written_whole_or_not_at_all(good, folder, monkeypatch):
     out = folder / "out" / "grades.csv"
     out.parent.mkdir()
     out.write_text("the old gradebook\n")
-    import sheetprop.atomic
+    import sheetprop.files
 
     def fail(*_args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sheetprop.atomic.os, "replace", fail)
+    monkeypatch.setattr(sheetprop.files.os, "replace", fail)
     result = run("check", good, "--spec", "mazur", "--csv", out)
     assert result.exit_code == 130
     assert result.output.splitlines()[-1] == "Error: interrupted; no output file was written or changed"

@@ -59,13 +59,26 @@ def _functions() -> frozenset[str]:
 
 def supports(function: str) -> bool:
     """Does the formulas package know this function?"""
-    return function in _functions()
+    return function.upper().removeprefix("_XLFN.").removeprefix("_XLWS.") in _functions()
+
+
+def _functions_in(formula: str) -> list[str]:
+    from openpyxl.formula.tokenizer import Token, Tokenizer
+
+    from sheetprop.screen import function_name
+
+    try:
+        tokens = Tokenizer(formula).items
+    except Exception:  # noqa: BLE001
+        return []
+    return [function_name(t.value[:-1]) for t in tokens if t.type == Token.FUNC and t.subtype == Token.OPEN]
 
 
 def evaluate(path, timeout=None) -> dict[tuple[str, str], object] | Results:
     """Every formula cell's value. A formula that `formulas` cannot read (`=SUM (1,2)`,
-    `=1E308*10`) makes it refuse the whole file: such cells are found, held back (#N/A, the
-    reason in `Results.held`) and the rest is evaluated again, so only their dependants suffer."""
+    `=1E308*10`) or compute (a function it lacks, such as LET) makes it refuse the whole file:
+    such cells are found, held back (#N/A, the reason in `Results.held`) and the rest is
+    evaluated again, so only their dependants suffer."""
     try:
         return _evaluate(path)
     except EngineError:
@@ -96,13 +109,18 @@ def _unreadable(path) -> dict[tuple[str, int, int], str]:
                 if cell["data_type"] != "f" or not isinstance(text, str):
                     continue
                 text = text if text.startswith("=") else "=" + text
+                key = (ws.title, cell["row"], cell["column"])
                 try:
                     with _silenced():
                         parser.ast(text)
                 except Exception:  # noqa: BLE001 - whatever the parser says, it cannot read it
-                    found[(ws.title, cell["row"], cell["column"])] = (
-                        "cannot be read by the formulas engine (it refuses it); write it the usual way, "
-                        "or grade with --engine ironcalc")
+                    found[key] = ("cannot be read by the formulas engine (it refuses it); write it the usual way, "
+                                  "or grade with --engine ironcalc")
+                    continue
+                unknown = [f for f in _functions_in(text) if not supports(f)]
+                if unknown:
+                    found[key] = (f"uses {unknown[0]}(), which the formulas engine cannot compute; "
+                                  "grade with --engine ironcalc")
     finally:
         book.close()
     return found

@@ -14,7 +14,6 @@ subtraction that nearly cancels snaps to 0 (=0.1+0.2-0.3 gives 0).
 
 from __future__ import annotations
 
-import datetime
 import os
 import shutil
 import signal
@@ -92,40 +91,30 @@ def _run(command, path, timeout, meanwhile):
 
 
 def _read(converted: Path, cells) -> dict[tuple[str, str], object]:
-    import openpyxl
-    from openpyxl.cell.read_only import EMPTY_CELL
-    from openpyxl.utils.datetime import to_excel
+    from sheetprop.readbook import load, sheet_cells
 
     wanted: dict[str, set[tuple[int, int]]] = {}
     for sheet, row, col in cells:
         wanted.setdefault(sheet, set()).add((row, col))
-    book = openpyxl.load_workbook(converted, read_only=True, data_only=True)
+    book = load(converted, read_only=True, data_only=True)
     try:
         got = {}
         for sheet, places in wanted.items():
             if sheet not in book.sheetnames:
                 raise EngineError(f"LibreOffice's result has no sheet {sheet!r}; try engine 'ironcalc'")
-            ws = book[sheet]
-            ws.reset_dimensions()
-            for row in ws.iter_rows():
-                for cell in row:
-                    if cell is not EMPTY_CELL and (cell.row, cell.column) in places:
-                        got[(sheet, cell.row, cell.column)] = _value(cell, to_excel, book.epoch)
+            for cell in sheet_cells(book[sheet]):
+                if (cell["row"], cell["column"]) in places:
+                    got[(sheet, cell["row"], cell["column"])] = _value(cell["data_type"], cell["value"])
     finally:
         book.close()
     return {(sheet, a1(row, col)): got.get((sheet, row, col)) for sheet, row, col in cells}
 
 
-def _value(cell, to_excel, epoch):
-    kind, value = cell.data_type, cell.value
+def _value(kind: str, value):
     if kind == "e":
         return CellError(str(value))
     if kind in ("s", "str", "inlineStr"):
         return "" if value is None else str(value)
     if isinstance(value, bool) or value is None:
         return value
-    if isinstance(value, datetime.timedelta):  # a number shown with a duration format
-        return value.total_seconds() / 86400
-    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):  # shown as a date
-        return float(to_excel(value, epoch))
     return float(value)
