@@ -22,7 +22,7 @@ from pathlib import Path
 import openpyxl
 
 from sheetprop import layout as L
-from sheetprop import local
+from sheetprop import graph as G
 from sheetprop import reference as R
 from sheetprop.grade import GradeOptions, grade_file
 from sheetprop.spec import load_spec
@@ -39,9 +39,8 @@ MISTAKES = [
 
 def students(spec, folder: Path, n: int) -> list[Path]:
     exercise = folder / "exercise.xlsx"
-    write_workbook(spec, exercise, exercise=set(local.SECTIONS))
-    sheet, _ = L.network_sheet(spec, R.run_step(spec, R.Params.of(spec), spec.batches()[0]))
-    formulas = {c.name: "=" + c.text for c in sheet.cells if c.style == "formula"}
+    write_workbook(spec, exercise, exercise=set(G.SECTIONS))
+    formulas = {name: "=" + text for name, text in G.build(spec).formulas().items()}
     paths = []
     for k in range(n):
         wb = openpyxl.load_workbook(exercise)
@@ -82,7 +81,7 @@ def main() -> None:
         start = time.perf_counter()
         reports = [grade_file(p, spec, options) for p in paths]
         in_process = time.perf_counter() - start
-    print(f"spec {args.spec}, engine {args.engine}: {len(local.network(spec).names)} quantities per file, "
+    print(f"spec {args.spec}, engine {args.engine}: {len(G.build(spec).names)} quantities per file, "
           f"{os.cpu_count()} cores")
     print(f"check one exercise (command line, fresh process):        {one:6.2f} s")
     print(f"check {n} exercises, --jobs 2 (each file isolated):      {parallel:6.2f} s")

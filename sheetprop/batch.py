@@ -120,7 +120,7 @@ def warm_up(spec: Spec, options: GradeOptions, folder: str) -> None:
     if options.engine == "libreoffice":
         return
     try:
-        from sheetprop.spec import with_epochs
+        from sheetprop.network import with_epochs
         from sheetprop.workbook import write_workbook
 
         from sheetprop.grade import grade_file

@@ -351,7 +351,7 @@ def check(files: tuple[Path, ...], spec_ref: str, as_json: bool, gradescope: Pat
     never written to, and no macro or link in it is followed.
     """
     from sheetprop import grade as G
-    from sheetprop import local
+    from sheetprop.reference import solve
     from sheetprop.batch import grade_files
     from sheetprop.locate import parse_map
 
@@ -360,7 +360,7 @@ def check(files: tuple[Path, ...], spec_ref: str, as_json: bool, gradescope: Pat
         raise UserError("--gradescope writes the results of one submission: pass one file")
     _check_outputs({option: p for option, p in (("--csv", csv_path), ("--gradescope", gradescope)) if p},
                    [*files, Path(spec_ref), map_path, points_path])
-    names = local.network(network).names
+    names = solve(network).graph.names  # the first update worked out: a spec that overflows stops here
     cell_map = {}
     if map_path:
         try:

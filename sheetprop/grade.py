@@ -23,12 +23,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from sheetprop import local
 from sheetprop import mistakes as M
+from sheetprop import reference as R
 from sheetprop.locate import Formula, Location, StudentBook, a1, locate, map_problem, parse_ref, read_book
 from sheetprop.limits import LIBREOFFICE_GRACE, MAX_CELLS, MAX_UNCOMPRESSED
 from sheetprop.readbook import WorkbookError
 from sheetprop.engines import Results
+from sheetprop.graph import Quantity
 from sheetprop.jsonout import finite
 from sheetprop.screen import screen_book
 from sheetprop.spec import Spec
@@ -131,7 +132,7 @@ def grade_file(path: str | Path, spec: Spec, options: GradeOptions = GradeOption
     """
     start = time.perf_counter()
     report = FileReport(file=str(path))
-    net = local.network(spec)
+    sol = R.solve(spec)
     held: dict = {}
     try:
         book = read_book(path, options.max_uncompressed, options.max_cells)
@@ -147,8 +148,8 @@ def grade_file(path: str | Path, spec: Spec, options: GradeOptions = GradeOption
     except Exception as exc:  # noqa: BLE001 - the engine's EngineError, or whatever a hostile file provokes in it
         report.error = _engine_failure(path, exc)
     if report.error is None:
-        found = locate(book, net.names, dict(options.cell_map))
-        report.items = _grade_items(net, book, found, results, options, held)
+        found = locate(book, sol.graph.names, dict(options.cell_map))
+        report.items = _grade_items(sol, book, found, results, options, held)
         report.max_score = round(sum(i.max_points for i in report.items), 6)
         report.score = round(sum(i.points for i in report.items), 6)
     report.seconds = time.perf_counter() - start
@@ -252,28 +253,28 @@ def _is_number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _grade_items(net: local.Network, book: StudentBook, found: dict[str, Location], results: dict,
+def _grade_items(sol: R.Solution, book: StudentBook, found: dict[str, Location], results: dict,
                  options: GradeOptions, held: dict) -> list[Item]:
     tol = options.tol
     near = lambda a, b: close(a, b, tol)  # noqa: E731
-    reads = {name: _read(book, found.get(name), results, tol, held) for name in net.names}
+    reads = {name: _read(book, found.get(name), results, tol, held) for name in sol.graph.names}
     defined = set(book.names)
     student: dict[str, float] = {}
     for name, r in reads.items():
         if r.kind in ("number", "formula") and _is_number(r.value):
             student[name] = float(r.value)
-    own = local.own_values(net, student)
+    own = sol.own_values(student)
     # An empty cell that a later formula refers to counts as 0 there: the second reading.
     empties = {name: 0.0 for name, r in reads.items() if r.kind == "empty"}
-    own0 = local.own_values(net, {**student, **empties}) if empties else own
+    own0 = sol.own_values({**student, **empties}) if empties else own
     items: list[Item] = []
     status_of: dict[str, Item] = {}
-    for name in net.names:
+    for name in sol.graph.names:
         r = reads[name]
-        section = net.section(name)
-        item = Item(name, r.loc.ref if r.loc else None, "", net.reference[name], _plain(r.value),
+        section = sol.graph.section(name)
+        item = Item(name, r.loc.ref if r.loc else None, "", sol.values[name], _plain(r.value),
                     section=section, found_by=r.loc.how if r.loc else None)
-        rule = net.rules.get(name)
+        rule = None if sol.graph[name].given else sol.graph[name]
         if r.kind in ("absent", "empty"):
             item.status = "missing"
             item.diagnosis = (map_problem(book, name, dict(options.cell_map)) or
@@ -290,17 +291,17 @@ def _grade_items(net: local.Network, book: StudentBook, found: dict[str, Locatio
             item.diagnosis = "the formula gives an empty value" if r.value is None else f"holds {r.value!r}, not a number"
         elif rule is not None and rule.inputs and (r.kind == "number" or not _references(r.formula)):
             item.status = "hardcoded"
-            right = "" if near(r.value, net.reference[name]) else " (and it is not the right value)"
+            right = "" if near(r.value, sol.values[name]) else " (and it is not the right value)"
             item.diagnosis = (f"typed the number {r.value:g}{right}: write a formula that computes it from "
                               + ", ".join(_unique(rule.inputs)))
-        elif near(r.value, net.reference[name]):
+        elif near(r.value, sol.values[name]):
             item.status = "correct"
         elif rule is None:
             item.status = "incorrect"
-            d = M.given_diagnosis(net, name, r.value, student, near)
+            d = M.given_diagnosis(sol, name, r.value, student, near)
             item.diagnosis, item.mistake = d.text, d.mistake
         else:
-            _judge(item, net, rule, r.value, own, own0, near)
+            _judge(item, sol, rule, r.value, own, own0, near)
         if r.stale is not None:
             item.stale = True
             item.diagnosis = _join(item.diagnosis, f"the file stores {_plain(r.stale)!r} here but the formula gives "
@@ -314,20 +315,20 @@ def _grade_items(net: local.Network, book: StudentBook, found: dict[str, Locatio
     return items
 
 
-def _judge(item: Item, net: local.Network, rule: local.Rule, got: float, own, own0, near) -> None:
+def _judge(item: Item, sol: R.Solution, rule: Quantity, got: float, own, own0, near) -> None:
     mine = rule.apply(own)
     if not (mine is not None and near(got, mine)) and own0 is not own:
         with_zeros = rule.apply(own0)
         if with_zeros is not None and near(got, with_zeros):
             own, mine = own0, with_zeros
-    differing = [x for x in _unique(rule.inputs) if not near(own[x], net.reference[x])]
+    differing = [x for x in _unique(rule.inputs) if not near(own[x], sol.values[x])]
     if mine is not None and near(got, mine):
         item.status = "carried_forward"
         item.diagnosis = (f"right given your own {', '.join(differing)} (an earlier difference carried forward)"
                           if differing else "right given your own inputs")
         return
     item.status = "incorrect"
-    found = M.diagnose(net, rule, got, own, near)
+    found = M.diagnose(sol, rule, got, own, near)
     if found:
         item.mistake, item.diagnosis = found.mistake, found.text
     elif mine is not None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import random
 
-ELEMENTWISE = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus")
+from sheetprop import ops
+
+ELEMENTWISE = tuple(a.name for a in ops.ACTIVATIONS.values() if not a.layerwise and a.losses is None)
+LAYERWISE = tuple(a.name for a in ops.ACTIVATIONS.values() if a.layerwise)
 
 
 def random_spec(seed: int, max_layers: int = 3, max_width: int = 4, max_samples: int = 4, epochs: int = 2) -> dict:
@@ -12,12 +15,13 @@ def random_spec(seed: int, max_layers: int = 3, max_width: int = 4, max_samples:
     rng = random.Random(seed)
     n_layers = rng.randint(1, max_layers)
     sizes = [rng.randint(1, max_width) for _ in range(n_layers + 1)]
-    loss = rng.choice(("half_sse", "sse", "mse", "bce", "cross_entropy"))
-    if loss == "cross_entropy" and rng.random() < 0.7:
+    loss = ops.loss(rng.choice(tuple(ops.LOSSES)))
+    layerwise = [a for a in LAYERWISE if loss.name in (ops.activation(a).losses or ())]
+    if layerwise and rng.random() < 0.7:
         sizes[-1] = max(2, sizes[-1])
-        out_act = "softmax"
-    elif loss in ("bce", "cross_entropy"):
-        out_act = "sigmoid"
+        out_act = rng.choice(layerwise)
+    elif loss.needs_probabilities:
+        out_act = rng.choice([a for a in ELEMENTWISE if ops.activation(a).bounded01])
     else:
         out_act = rng.choice(ELEMENTWISE)
     layers = [sizes[0]]
@@ -28,10 +32,10 @@ def random_spec(seed: int, max_layers: int = 3, max_width: int = 4, max_samples:
     data = []
     for _ in range(n_samples):
         inputs = [round(rng.uniform(-1, 1), 3) for _ in range(sizes[0])]
-        if out_act == "softmax":
+        if out_act in LAYERWISE:  # one-hot targets, as for a classifier
             hot = rng.randrange(sizes[-1])
             targets = [1.0 if j == hot else 0.0 for j in range(sizes[-1])]
-        elif loss in ("bce", "cross_entropy"):
+        elif loss.needs_probabilities:
             targets = [round(rng.uniform(0, 1), 3) for _ in range(sizes[-1])]
         else:
             targets = [round(rng.uniform(-1, 1), 3) for _ in range(sizes[-1])]
@@ -40,7 +44,7 @@ def random_spec(seed: int, max_layers: int = 3, max_width: int = 4, max_samples:
     return {
         "name": f"random spec {seed}",
         "layers": layers,
-        "loss": loss,
+        "loss": loss.name,
         "train_biases": rng.random() < 0.7,
         "init": {"method": rng.choice(("xavier", "he", "uniform")), "seed": seed},
         "learning_rate": round(rng.uniform(0.01, 1.0), 3),

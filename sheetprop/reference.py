@@ -1,85 +1,21 @@
 """The maths of backpropagation in plain Python: the reference every cell is checked against.
 
-Each forward formula sits next to its backward formula. Nothing here knows about Excel;
-the arithmetic follows the order the workbook's formulas use, so values agree to the
-last bit or nearly.
+A whole batch at a time, forward then backward, for as many updates as the Training sheet
+holds (10,000 in a second or so). Each activation and loss comes from `sheetprop.ops`, where
+its value sits beside its derivative; nothing here knows about Excel. The arithmetic
+follows the order the workbook's formulas use, so values agree to the last bit.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Iterator
+from typing import Iterator, Mapping
 
+from sheetprop import graph as G
 from sheetprop import names as N
-from sheetprop.spec import Spec, SpecError
-
-# ------------------------------------------------------------ activations: f and f'(out, net)
-
-
-def activate(kind: str, net: float) -> float:
-    if kind == "sigmoid":
-        return 1 / (1 + math.exp(-net))
-    if kind == "tanh":
-        return math.tanh(net)
-    if kind == "relu":
-        return max(0.0, net)
-    if kind == "leaky_relu":
-        return net if net > 0 else 0.01 * net
-    if kind == "softplus":
-        return math.log(1 + math.exp(net))
-    return net  # identity
-
-
-def derivative(kind: str, out: float, net: float) -> float:
-    """d out / d net, written the way the workbook writes it."""
-    if kind == "sigmoid":
-        return out * (1 - out)
-    if kind == "tanh":
-        return 1 - out**2
-    if kind == "relu":
-        return 1.0 if net > 0 else 0.0
-    if kind == "leaky_relu":
-        return 1.0 if net > 0 else 0.01
-    if kind == "softplus":
-        return 1 / (1 + math.exp(-net))
-    return 1.0  # identity
-
-
-def softmax(nets: list[float]) -> list[float]:
-    exps = [math.exp(n) for n in nets]
-    total = 0.0
-    for e in exps:
-        total += e
-    return [e / total for e in exps]
-
-
-# ------------------------------------------------------------ losses: E_o and dE/dout per output
-
-
-def loss_term(loss: str, target: float, out: float, k: int) -> float:
-    if loss == "half_sse":
-        return 0.5 * (target - out) ** 2
-    if loss == "sse":
-        return (target - out) ** 2
-    if loss == "mse":
-        return (target - out) ** 2 / k
-    if loss == "bce":
-        return -(target * math.log(out) + (1 - target) * math.log(1 - out))
-    return -target * math.log(out)  # cross_entropy
-
-
-def loss_gradient(loss: str, target: float, out: float, k: int) -> float:
-    if loss == "half_sse":
-        return out - target
-    if loss == "sse":
-        return 2 * (out - target)
-    if loss == "mse":
-        return 2 * (out - target) / k
-    if loss == "bce":
-        return -target / out + (1 - target) / (1 - out)
-    return -target / out  # cross_entropy
-
+from sheetprop import ops
+from sheetprop.network import Spec, SpecError
 
 # ------------------------------------------------------------ parameters
 
@@ -129,8 +65,7 @@ def parameters(spec: Spec) -> list[N.Param]:
     return N.weight_params(spec.sizes) + N.bias_params(spec.sizes, spec.bias_modes)
 
 
-def trained(spec: Spec, p: N.Param) -> bool:
-    return p.kind == "w" or spec.train_biases
+trained = G.trained
 
 
 # ------------------------------------------------------------ one sample, forward then backward
@@ -166,12 +101,11 @@ def run_sample(spec: Spec, params: Params, inputs, targets) -> SampleTrace:
                 net = net + params.bias(layer, j)
             net_row.append(net)
         nets.append(net_row)
-        kind = layers[layer].activation
-        outs.append(softmax(net_row) if kind == "softmax" else [activate(kind, x) for x in net_row])
-
+        outs.append(ops.activation(layers[layer].activation).layer_values(net_row))
     K = layers[-1].size
     out = outs[-1]
-    E_terms = [loss_term(spec.loss, t, o, K) for t, o in zip(targets, out)]
+    loss = ops.loss(spec.loss)
+    E_terms = [loss.term(t, o, K) for t, o in zip(targets, out)]
     E = E_terms[0]
     for term in E_terms[1:]:
         E = E + term
@@ -179,9 +113,9 @@ def run_sample(spec: Spec, params: Params, inputs, targets) -> SampleTrace:
     dE_dout: list = [None] * n
     dout_dnet: list = [None] * n
     deltas: list = [None] * n
-    dE_dout[-1] = [loss_gradient(spec.loss, t, o, K) for t, o in zip(targets, out)]
+    dE_dout[-1] = [loss.gradient(t, o, K) for t, o in zip(targets, out)]
     for layer in range(n - 1, 0, -1):
-        kind = layers[layer].activation
+        act = ops.activation(layers[layer].activation)
         if layer < n - 1:  # hidden: sum over the next layer's deltas, weights from before the update
             W_next = params.weights[layer]
             d_next = deltas[layer + 1]
@@ -193,13 +127,10 @@ def run_sample(spec: Spec, params: Params, inputs, targets) -> SampleTrace:
                 row.append(s)
             dE_dout[layer] = row
         g, o = dE_dout[layer], outs[layer]
-        if kind == "softmax":
-            weighted = g[0] * o[0]
-            for k in range(1, len(o)):
-                weighted = weighted + g[k] * o[k]
-            deltas[layer] = [o[j] * (g[j] - weighted) for j in range(len(o))]
+        if act.layerwise:
+            deltas[layer] = [ops.softmax_delta(j, g, o) for j in range(len(o))]
         else:
-            dout_dnet[layer] = [derivative(kind, o[j], nets[layer][j]) for j in range(len(o))]
+            dout_dnet[layer] = [act.derivative(o[j], nets[layer][j]) for j in range(len(o))]
             deltas[layer] = [g[j] * dout_dnet[layer][j] for j in range(len(o))]
     return SampleTrace(nets, outs, dE_dout, dout_dnet, deltas, E_terms, E)
 
@@ -207,12 +138,7 @@ def run_sample(spec: Spec, params: Params, inputs, targets) -> SampleTrace:
 # ------------------------------------------------------------ one batch: loss, gradients, update
 
 
-def reduce(values: list[float], reduction: str) -> float:
-    """Mean or sum, added left to right as SUM/AVERAGE do."""
-    total = values[0]
-    for v in values[1:]:
-        total = total + v
-    return total / len(values) if reduction == "mean" else total
+reduce = ops.reduce
 
 
 def sample_gradient(p: N.Param, trace: SampleTrace) -> float:
@@ -236,6 +162,8 @@ class Step:
     E_total: float
     grads: dict[str, float]  # by parameter name
     new_params: Params
+    eta: float  # the learning rate of this update
+    data: tuple  # the spec's samples (`batch` indexes them)
 
 
 class OverflowSpecError(SpecError):
@@ -264,7 +192,7 @@ def run_step(spec: Spec, params: Params, batch: list[int], index: int = 0, plist
                 new.set(p, value)
     except (OverflowError, ZeroDivisionError, ValueError) as exc:
         raise _overflow(spec, index, stage, exc) from None
-    return Step(index, batch, params, traces, E_total, grads, new)
+    return Step(index, batch, params, traces, E_total, grads, new, spec.learning_rate, spec.data)
 
 
 def _finite(traces: list[SampleTrace], E_total: float, grads) -> bool:
@@ -311,38 +239,76 @@ def losses(spec: Spec, n_updates: int | None = None) -> list[float]:
 # ------------------------------------------------------------ the names of the first update
 
 
-def first_update_names(spec: Spec, step: Step | None = None) -> dict[str, float]:
-    """Every BRIEF name of the first update and its value."""
+def value(q: G.Quantity, step: Step) -> float:
+    """The value of quantity `q` of the graph in `step` (its sample slot in the step's batch)."""
+    kind = q.kind
+    if kind == "eta":
+        return step.eta
+    if kind in ("param", "grad", "new"):
+        assert q.param is not None
+        if kind == "param":
+            return step.params.value(q.param)
+        return step.grads[q.param.name] if kind == "grad" else step.new_params.value(q.param)
+    if kind == "E_total":
+        return step.E_total
+    trace = step.samples[q.slot or 0]
+    sample = step.data[step.batch[q.slot or 0]]
+    if kind == "input":
+        return sample.inputs[q.index]
+    if kind == "target":
+        return sample.targets[q.index]
+    if kind == "E_o":
+        return trace.E_terms[q.index]
+    if kind == "E_sample":
+        return trace.E
+    layer, j = q.layer, q.index
+    table = {"net": trace.nets, "out": trace.outs, "dE_dout": trace.dE_dout, "dout_dnet": trace.dout_dnet,
+             "delta": trace.deltas}[kind]
+    return table[layer][j]
+
+
+@dataclass(frozen=True)
+class Solution:
+    """The first update worked out: the quantity graph and the reference value of each quantity."""
+
+    graph: G.Graph
+    values: dict[str, float]
+
+    @property
+    def spec(self) -> Spec:
+        return self.graph.spec
+
+    @property
+    def rules(self) -> dict[str, G.Quantity]:
+        """The computed quantities (each with its rule), by name."""
+        return {q.name: q for q in self.graph if not q.given}
+
+
+    def own_values(self, student: Mapping[str, float]) -> dict[str, float]:
+        """The student's value of every quantity where the student has a usable one; else what the
+        student's own earlier values give; else the reference (a given value, or a rule that fails)."""
+        own: dict[str, float] = {}
+        for q in self.graph:
+            if q.name in student:
+                own[q.name] = student[q.name]
+            elif q.given:
+                own[q.name] = self.values[q.name]
+            else:
+                value = q.apply(own)
+                own[q.name] = value if value is not None else self.values[q.name]
+        return own
+
+
+def solve(spec: Spec) -> Solution:
+    graph = G.build(spec)
+    return Solution(graph, first_update_names(spec, graph=graph))
+
+
+def first_update_names(spec: Spec, step: Step | None = None, graph: G.Graph | None = None) -> dict[str, float]:
+    """Every BRIEF name of the first update (the quantities of `sheetprop.graph`) and its value."""
     step = step or run_step(spec, Params.of(spec), spec.batches()[0])
-    labels = N.neuron_labels(spec.sizes)
-    values: dict[str, float] = {"eta": spec.learning_rate}
-    for p in parameters(spec):
-        values[p.name] = step.params.value(p)
-    n_batch = len(step.batch)
-    for slot, (s, trace) in enumerate(zip(step.batch, step.samples)):
-        sfx = N.sample_suffix(slot, n_batch)
-        sample = spec.data[s]
-        for j, x in enumerate(sample.inputs):
-            values[N.input_name(j + 1) + sfx] = x
-        for j, t in enumerate(sample.targets):
-            values[N.target_name(labels[-1][j]) + sfx] = t
-        for layer in range(1, len(labels)):
-            for j, label in enumerate(labels[layer]):
-                values[f"net_{label}{sfx}"] = trace.nets[layer][j]
-                values[f"out_{label}{sfx}"] = trace.outs[layer][j]
-                values[f"dE_dout_{label}{sfx}"] = trace.dE_dout[layer][j]
-                if trace.dout_dnet[layer] is not None:
-                    values[f"dout_dnet_{label}{sfx}"] = trace.dout_dnet[layer][j]
-                values[f"delta_{label}{sfx}"] = trace.deltas[layer][j]
-        for j, label in enumerate(labels[-1]):
-            values[f"E_{label}{sfx}"] = trace.E_terms[j]
-        if n_batch > 1:
-            values[f"E{sfx}"] = trace.E
-    values["E_total"] = step.E_total
-    for p in parameters(spec):
-        values[f"grad_{p.name}"] = step.grads[p.name]
-        values[f"new_{p.name}"] = step.new_params.value(p)
-    return values
+    graph = graph or G.build(spec)
+    return {q.name: value(q, step) for q in graph}
 
 
 def reference_json(spec: Spec) -> dict:

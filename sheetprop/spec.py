@@ -17,13 +17,14 @@ from typing import Any
 
 import yaml
 
-from sheetprop.errors import SheetpropError
+from sheetprop import layout as L
+from sheetprop import ops
+from sheetprop.network import Layer, Sample, Spec, SpecError, with_epochs
 from sheetprop.files import InputError, read_text
 from sheetprop.limits import MAX_FORMULA_CELLS, MAX_SPEC_BYTES, MAX_YAML_ALIASES
 
-ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "softmax")
-ACTIVATION_ALIASES = {"linear": "identity", "none": "identity", "logistic": "sigmoid"}
-LOSSES = ("half_sse", "sse", "mse", "bce", "cross_entropy")
+ACTIVATIONS = tuple(ops.ACTIVATIONS)
+LOSSES = tuple(ops.LOSSES)
 BIAS_MODES = ("none", "shared", "per_neuron")
 INIT_METHODS = ("xavier", "he", "uniform")
 KEYS = (
@@ -34,83 +35,6 @@ PRESET_DIRS = (
     Path(__file__).resolve().parent / "templates",  # installed wheel
     Path(__file__).resolve().parent.parent / "templates",  # source checkout
 )
-
-
-class SpecError(SheetpropError, ValueError):
-    """A spec that cannot be used; the message is one line for the user."""
-
-
-@dataclass(frozen=True)
-class Layer:
-    size: int
-    activation: str = "identity"  # ignored for the input layer
-    bias: str = "none"  # none | shared | per_neuron
-
-
-@dataclass(frozen=True)
-class Sample:
-    inputs: tuple[float, ...]
-    targets: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class Spec:
-    """A fully resolved spec: every weight and bias is a number."""
-
-    name: str
-    layers: tuple[Layer, ...]
-    loss: str
-    weights: tuple[tuple[tuple[float, ...], ...], ...]  # per non-input layer: [neuron][input]
-    biases: tuple[Any, ...]  # per non-input layer: None | float | tuple[float, ...]
-    learning_rate: float
-    data: tuple[Sample, ...]
-    train_biases: bool = True
-    batch: str | int = "full"
-    reduction: str = "mean"
-    epochs: int = 1
-    source: str = field(default="<spec>", compare=False)
-
-    @property
-    def sizes(self) -> list[int]:
-        return [layer.size for layer in self.layers]
-
-    @property
-    def bias_modes(self) -> list[str]:
-        return [layer.bias for layer in self.layers[1:]]
-
-    @property
-    def batch_size(self) -> int:
-        if self.batch == "full":
-            return len(self.data)
-        if self.batch == "online":
-            return 1
-        return int(self.batch)
-
-    def batches(self) -> list[list[int]]:
-        """Sample indices of each batch, in file order (consecutive chunks)."""
-        m, n = self.batch_size, len(self.data)
-        return [list(range(start, min(start + m, n))) for start in range(0, n, m)]
-
-    @property
-    def n_updates(self) -> int:
-        return self.epochs * len(self.batches())
-
-    def to_dict(self) -> dict:
-        """The explicit spec: loading it back gives an equal Spec."""
-        return {
-            "name": self.name,
-            "layers": [{"size": self.layers[0].size}]
-            + [{"size": l.size, "activation": l.activation, "bias": l.bias} for l in self.layers[1:]],
-            "train_biases": self.train_biases,
-            "loss": self.loss,
-            "weights": [[list(row) for row in matrix] for matrix in self.weights],
-            "biases": [list(b) if isinstance(b, tuple) else b for b in self.biases],
-            "learning_rate": self.learning_rate,
-            "data": [{"inputs": list(s.inputs), "targets": list(s.targets)} for s in self.data],
-            "batch": self.batch,
-            "reduction": self.reduction,
-            "epochs": self.epochs,
-        }
 
 
 # ---------------------------------------------------------------- loading
@@ -269,21 +193,15 @@ def _show(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def estimate_formulas(sizes: list[int], layers, batch_size: int, n_updates: int, train_biases: bool) -> int:
-    """An upper bound on the formula cells of the workbook (Network and Training sheets)."""
-    neurons = sum(sizes[1:])
-    weights = sum(a * b for a, b in zip(sizes, sizes[1:]))
-    biases = sum(l.size if l.bias == "per_neuron" else 1 if l.bias == "shared" else 0 for l in layers[1:])
-    trained = weights + (biases if train_biases else 0)
-    per_sample = 5 * neurons + sizes[-1] + 1
-    network = batch_size * per_sample + 1 + 2 * (weights + biases) + 3
-    row = 2 * trained + batch_size * (3 * neurons + 1) + 1
-    return network + (n_updates + 1) * row
+def count_formulas(spec: Spec, training: bool = True) -> int:
+    """The formula cells of the spec's workbook (`sheetprop.layout.count_formulas`)."""
+    return L.count_formulas(spec.sizes, [l.activation for l in spec.layers[1:]], spec.bias_modes, spec.batch_size,
+                            spec.n_updates, spec.train_biases, training)
 
 
-def check_budget(spec: "Spec", max_cells: int) -> None:
+def check_budget(spec: Spec, max_cells: int) -> None:
     """Refuse a spec whose workbook would exceed `max_cells` formula cells (after --epochs)."""
-    cells = estimate_formulas(spec.sizes, spec.layers, spec.batch_size, spec.n_updates, spec.train_biases)
+    cells = count_formulas(spec)
     if cells > max_cells:
         raise SpecError(f"{spec.source}: epochs: this spec makes about {cells:,} formula cells, over the limit of "
                         f"{max_cells:,}; use fewer epochs, or raise the limit with --max-cells {cells}")
@@ -313,9 +231,9 @@ def validate(raw: Any, where: str = "<spec>", default_name: str = "network",
     except UnicodeEncodeError:
         c.fail("name", "holds a character no file can store (a lone surrogate such as \\ud800); remove it")
 
-    default_activation = c.choice(raw.get("activation", "sigmoid"), "activation", ACTIVATIONS, ACTIVATION_ALIASES)
+    default_activation = c.choice(raw.get("activation", "sigmoid"), "activation", ACTIVATIONS, ops.ACTIVATION_ALIASES)
     default_bias = c.choice(raw.get("bias", "per_neuron"), "bias", BIAS_MODES)
-    loss = c.choice(raw.get("loss", "half_sse"), "loss", LOSSES, {"ce": "cross_entropy", "half_mse": "half_sse"})
+    loss = c.choice(raw.get("loss", "half_sse"), "loss", LOSSES, ops.LOSS_ALIASES)
     train_biases = raw.get("train_biases", True)
     if not isinstance(train_biases, bool):
         c.fail("train_biases", f"must be true or false, not {_show(train_biases)}")
@@ -347,7 +265,7 @@ def validate(raw: Any, where: str = "<spec>", default_name: str = "network",
                     c.fail(f"{f}.{key}", "the input layer has no activation or bias; set them on later layers")
             layers.append(Layer(size, "identity", "none"))
             continue
-        activation = c.choice(entry.get("activation", default_activation), f"{f}.activation", ACTIVATIONS, ACTIVATION_ALIASES)
+        activation = c.choice(entry.get("activation", default_activation), f"{f}.activation", ACTIVATIONS, ops.ACTIVATION_ALIASES)
         if "bias" in entry:
             bias = c.choice(entry["bias"], f"{f}.bias", BIAS_MODES)
         elif raw_biases is not None and "bias" not in raw:
@@ -362,7 +280,8 @@ def validate(raw: Any, where: str = "<spec>", default_name: str = "network",
     def budget(batch_size: int) -> None:
         """The worked step alone (check_budget counts the Training rows once --epochs is known):
         absurd layers are refused before a weight is drawn or data of absurd width is read."""
-        cells = estimate_formulas(sizes, layers, batch_size, 0, train_biases)
+        cells = L.count_formulas(sizes, [l.activation for l in layers[1:]], [l.bias for l in layers[1:]], batch_size,
+                                 0, train_biases)
         if cells > max_cells:
             c.fail("layers", f"this network makes about {cells:,} formula cells, over the limit of {max_cells:,}; "
                              f"use smaller layers, or raise the limit with --max-cells {cells}")
@@ -370,18 +289,18 @@ def validate(raw: Any, where: str = "<spec>", default_name: str = "network",
     budget(1)
 
     for index, layer in enumerate(layers[1:], start=1):
-        if layer.activation == "softmax":
-            if index != n_out:
-                c.fail(f"layers[{index}].activation", "softmax is allowed on the output layer only")
-            if loss != "cross_entropy":
-                c.fail("loss", f"softmax outputs go with loss cross_entropy, not {loss}")
-            if layer.size < 2:
-                c.fail(f"layers[{index}].size", "a softmax layer needs at least 2 neurons")
-    out_activation = layers[-1].activation
-    if loss == "bce" and out_activation != "sigmoid":
-        c.fail("loss", f"bce needs outputs between 0 and 1: use activation sigmoid on the output layer, not {out_activation}")
-    if loss == "cross_entropy" and out_activation not in ("softmax", "sigmoid"):
-        c.fail("loss", f"cross_entropy needs positive outputs: use softmax (or sigmoid) on the output layer, not {out_activation}")
+        act = ops.activation(layer.activation)
+        if act.output_only and index != n_out:
+            c.fail(f"layers[{index}].activation", f"{act.name} is allowed on the output layer only")
+        if act.losses is not None and loss not in act.losses:
+            c.fail("loss", f"{act.name} outputs go with loss {' or '.join(act.losses)}, not {loss}")
+        if act.layerwise and layer.size < 2:
+            c.fail(f"layers[{index}].size", f"a {act.name} layer needs at least 2 neurons")
+    out_activation = ops.activation(layers[-1].activation)
+    if ops.loss(loss).needs_probabilities and not out_activation.bounded01:
+        fits = [a.name for a in ops.ACTIVATIONS.values() if a.bounded01 and (a.losses is None or loss in a.losses)]
+        c.fail("loss", f"{loss} needs outputs between 0 and 1: use activation {' or '.join(fits)} on the output "
+                       f"layer, not {out_activation.name}")
 
     init = raw.get("init") or {}
     if not isinstance(init, dict):
@@ -435,10 +354,10 @@ def validate(raw: Any, where: str = "<spec>", default_name: str = "network",
                 c.fail(f"{f}.{key}", "missing")
         inputs = c.vector(sample["inputs"], f"{f}.inputs", sizes[0])
         targets = c.vector(sample["targets"], f"{f}.targets", sizes[-1])
-        if loss == "bce" and any(not 0 <= t <= 1 for t in targets):
-            c.fail(f"{f}.targets", "bce targets must lie between 0 and 1")
-        if loss == "cross_entropy" and any(t < 0 for t in targets):
-            c.fail(f"{f}.targets", "cross_entropy targets must not be negative")
+        least, most = ops.loss(loss).target_range
+        if any(not least <= t <= most for t in targets):
+            between = "must not be negative" if most == math.inf else f"must lie between {least:g} and {most:g}"
+            c.fail(f"{f}.targets", f"{loss} targets {between}")
         data.append(Sample(inputs, targets))
 
     batch = raw.get("batch", "full")
@@ -519,5 +438,3 @@ def _shape(value) -> str:
     return _show(value)
 
 
-def with_epochs(spec: Spec, epochs: int | None) -> Spec:
-    return spec if epochs is None else replace(spec, epochs=epochs)

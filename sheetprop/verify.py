@@ -14,12 +14,16 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
+from sheetprop import graph as G
 from sheetprop import layout as L
 from sheetprop import reference as R
+from sheetprop import training as T
+from sheetprop.cells import a1
 from sheetprop.isolate import IsolationError, Job
 from sheetprop.limits import LIBREOFFICE_GRACE, VERIFY_MAX_MEMORY, VERIFY_TIMEOUT
 from sheetprop.readbook import WorkbookError, check_container, load, sheet_cells
-from sheetprop.spec import Sample, SpecError, estimate_formulas, validate
+from sheetprop.network import Sample, Spec, SpecError
+from sheetprop.spec import count_formulas, validate
 from sheetprop.workbook import SPEC_MARKER, build
 
 
@@ -102,9 +106,9 @@ def read_embedded(path: str | Path):
     return spec, values, names
 
 
-def given_spec(spec, values: dict, path) -> tuple[object, list[str]]:
+def given_spec(spec, values: dict, path) -> tuple[Spec, list[str]]:
     """The spec with the given values the workbook holds now, and what changed."""
-    network, _names, *_ = build(spec)
+    _graph, network, *_ = build(spec)
     changes: list[str] = []
     given = R.Params.of(spec)
     data = [[list(s.inputs), list(s.targets)] for s in spec.data]
@@ -113,7 +117,7 @@ def given_spec(spec, values: dict, path) -> tuple[object, list[str]]:
     for cell in network.cells:
         if cell.style != "input":
             continue
-        ref = f"{L.NETWORK}!{L.a1(cell.row, cell.col)}"
+        ref = f"{L.NETWORK}!{a1(cell.row, cell.col)}"
         got = values.get((cell.row, cell.col))
         if isinstance(got, bool) or not isinstance(got, (int, float)) or not math.isfinite(got):
             raise WorkbookError(f"{path}: {ref} ({cell.what}) must hold a number, found {got!r}; type a number there")
@@ -138,14 +142,14 @@ def expected_cells(spec):
     Training cells are named only when reported (`what` is None), which keeps a
     10,000-row sheet cheap.
     """
-    network, names, cols, data_cells, steps = build(spec)
+    graph, network, names, cols, data_cells, steps = build(spec)
     first = last = None
     for step in steps:
         first, last = first or step, step
         row = L.TRAIN_FIRST_ROW + step.index
-        for col, value in L.training_values(spec, cols, step).items():
+        for col, value in T.training_values(graph, cols, step).items():
             yield L.TRAINING, row, col, value, None
-    L.checks(spec, network, first, last, cols.E_total)
+    L.checks(network, first, last, cols.E_total)
     for cell in network.cells:
         if cell.style == "formula":
             yield L.NETWORK, cell.row, cell.col, cell.value, cell.what
@@ -176,7 +180,7 @@ def verify_workbook(path: str | Path, engine: str | None = None, tol: float = 1e
         spec0, values, workbook_names = read_embedded(path)
         spec, report.input_changes = given_spec(spec0, values, path)
         if status:
-            n = estimate_formulas(spec.sizes, spec.layers, spec.batch_size, spec.n_updates, spec.train_biases)
+            n = count_formulas(spec)
             status(f"recomputing about {n:,} formula cells with {engine}, and the reference…")
         expected = list(expected_cells(spec))
         if status:
@@ -192,26 +196,26 @@ def verify_workbook(path: str | Path, engine: str | None = None, tol: float = 1e
         if job is not None:
             job.stop()
 
-    cols = L.training_columns(spec)
+    cols = T.training_columns(G.build(spec))
     for sheet, row, col, value, what in expected:
         if sheet == "names":
             names = row
             continue
-        ref = L.a1(row, col)
+        ref = a1(row, col)
         got = results.get((sheet, ref), "no formula here")
         report.cells += 1
         if got == value and type(got) is float:  # most cells agree to the last bit: the fast path
             continue
         ok, rel = agree(value, got, tol)
         if not ok:
-            what = what or (L.training_what(cols, row, col) if sheet == L.TRAINING else ref)
+            what = what or (T.training_what(cols, row, col) if sheet == L.TRAINING else ref)
             if (sheet, ref) in results.held:
                 got = f"not evaluated: the formula {results.held[(sheet, ref)]}"
             report.mismatches.append(Mismatch(what, f"{sheet}!{ref}", value, _plain(got)))
         if math.isfinite(rel) and rel > report.worst_rel_error:
             report.worst_rel_error = rel
     for name, (row, col) in names.items():
-        target = f"{L.NETWORK}!{L.a1(row, col, True)}"
+        target = f"{L.NETWORK}!{a1(row, col, True)}"
         report.names += 1
         if workbook_names.get(name, "").replace("'", "") != target:
             report.mismatches.append(Mismatch(name, target, f"the name {name} on {target}",

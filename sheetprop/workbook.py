@@ -1,73 +1,46 @@
-"""Write the workbook: the layout's cells into an .xlsx, atomically, with stored results.
+"""Write the worked example: the Network, Training and About sheets into an .xlsx, with stored results.
 
 XlsxWriter in constant-memory mode streams each sheet row by row, so a Training sheet of
-10,000 updates never sits in memory whole.
+10,000 updates never sits in memory whole; the file appears atomically when it is complete
+(`sheetprop.xlsx.open_workbook`).
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Callable, Collection
 
-from sheetprop import __version__, files
+from sheetprop import __version__
+from sheetprop import graph as G
 from sheetprop import layout as L
 from sheetprop import reference as R
-from sheetprop.spec import Spec
+from sheetprop import training as T
+from sheetprop import xlsx
+from sheetprop.cells import Ref
+from sheetprop.network import Spec
 
 SPEC_MARKER = "sheetprop spec (JSON):"
 
-STYLES = {
-    "title": {"bold": True, "font_size": 14, "font_color": "#1F3864"},
-    "subtitle": {"italic": True, "font_color": "#404040"},
-    "note": {"italic": True, "font_color": "#595959"},
-    "section": {"bold": True, "font_size": 12, "font_color": "#1F3864", "bottom": 2, "bottom_color": "#1F3864"},
-    "header": {"bold": True, "bg_color": "#DDEBF7", "bottom": 1},
-    "label": {},
-    "name": {"font_name": "Consolas", "font_color": "#595959"},
-    "maths": {"font_color": "#375623"},
-    "input": {"bg_color": "#FFF2CC", "font_color": "#0000FF", "border": 1, "border_color": "#BF9000"},
-    "formula": {"num_format": "0.000000000"},
-    "index": {"num_format": "0", "font_color": "#595959"},
-    "answer": {"bg_color": "#E2EFDA", "border": 2, "border_color": "#548235", "num_format": "0.000000000"},
-    "group": {"bold": True, "italic": True, "font_color": "#1F3864"},
-}
-
-
-def _plain_worksheet_class():
-    """A Worksheet that writes our formulas as they are.
-
-    XlsxWriter runs some thirty regular expressions over every formula to prefix Excel 365
-    functions with `_xlfn.`; sheetprop's formulas use only classic functions (EXP, LN,
-    TANH, MAX, IF, SUM, AVERAGE, ABS), so that pass is skipped: it was 60 % of the time
-    taken to write a 10,000-update Training sheet.
-    """
-    from xlsxwriter.worksheet import Worksheet
-
-    class PlainFormulaWorksheet(Worksheet):
-        def _prepare_formula(self, formula, expand_future_functions=False):
-            return formula[1:] if formula.startswith("=") else formula
-
-    return PlainFormulaWorksheet
-
 
 def build(spec: Spec):
-    """The layout of every sheet, with the reference results: (network, names, training rows)."""
+    """The layout of every sheet, with the reference results: (graph, network, names, columns,
+    data cells, the training steps)."""
+    graph = G.build(spec)
     steps = R.iterate_training(spec)
     first = next(steps)
-    network, names = L.network_sheet(spec, first)
+    network, names = L.network_sheet(graph, first)
     data_cells = {}
     for cell in network.cells:
         if cell.key and cell.key[0] == "data":
-            data_cells[cell.key] = cell.name or f"{L.NETWORK}!{L.a1(cell.row, cell.col, True)}"
-    cols = L.training_columns(spec)
+            data_cells[cell.key] = cell.name or Ref(L.NETWORK, cell.row, cell.col).absolute()
+    cols = T.training_columns(graph)
 
     def all_steps():
         yield first
         yield from steps
 
-    return network, names, cols, data_cells, all_steps()
+    return graph, network, names, cols, data_cells, all_steps()
 
 
 def write_workbook(spec: Spec, out: str | Path, progress: Callable[[int, int], None] | None = None,
@@ -77,39 +50,26 @@ def write_workbook(spec: Spec, out: str | Path, progress: Callable[[int, int], N
     With `exercise` (the sections to leave blank, see `sheetprop.exercise`) write an
     exercise instead: no stored results, no Training sheet, the answers left for the student.
     """
-    import xlsxwriter  # lazily: keeps `import sheetprop` light
-
-    # XlsxWriter's constant-memory mode spools each sheet to a file of its own: in a folder
-    # that is removed whatever happens, so an interrupted run leaves nothing in /tmp.
-    with files.replacing(out, suffix=".xlsx") as tmp, \
-            tempfile.TemporaryDirectory(prefix="sheetprop-xlsx-") as spool:
-        wb = xlsxwriter.Workbook(str(tmp), {"constant_memory": True, "strings_to_formulas": False,
-                                            "strings_to_numbers": False, "strings_to_urls": False,
-                                            "tmpdir": spool})
+    with xlsx.open_workbook(out) as wb:
         if exercise is None:
-            counts = _fill(wb, spec, progress)
-        else:
-            from sheetprop.exercise import fill_exercise
+            return _fill(wb, spec, progress)
+        from sheetprop.exercise import fill_exercise
 
-            counts = fill_exercise(wb, spec, exercise)
-        wb.close()  # only when every sheet is complete: a failure leaves nothing behind
-    return counts
+        return fill_exercise(wb, spec, exercise)
 
 
 def _fill(wb, spec: Spec, progress) -> dict:
     wb.set_properties({"title": spec.name, "subject": "Backpropagation worked example",
                        "comments": f"Generated by sheetprop {__version__}"})
     wb.set_calc_mode("auto")
-    fmt = {name: wb.add_format(props) for name, props in STYLES.items()}
-    network, names, cols, data_cells, steps = build(spec)
-
-    plain = _plain_worksheet_class()
-    ws_net = wb.add_worksheet(L.NETWORK, worksheet_class=plain)
-    ws_train = wb.add_worksheet(L.TRAINING, worksheet_class=plain)
-    ws_about = wb.add_worksheet(L.ABOUT, worksheet_class=plain)
+    fmt = xlsx.formats(wb)
+    graph, network, names, cols, data_cells, steps = build(spec)
+    ws_net = xlsx.add_sheet(wb, L.NETWORK)
+    ws_train = xlsx.add_sheet(wb, L.TRAINING)
+    ws_about = xlsx.add_sheet(wb, L.ABOUT)
 
     # Training first: its rows stream out, and the checks on Network need its last row.
-    seen = []
+    seen: list[R.Step] = []
 
     def remember(steps):
         for step in steps:
@@ -118,16 +78,16 @@ def _fill(wb, spec: Spec, progress) -> dict:
 
     _training_header(ws_train, spec, cols, fmt)
     n_formulas, total = 0, spec.n_updates + 1
-    for cells_row in L.training_rows(spec, data_cells, steps=remember(steps)):
+    for cells_row in T.training_rows(graph, data_cells, steps=remember(steps)):
         for cell in cells_row:
-            _write(ws_train, cell, fmt)
+            xlsx.write_cell(ws_train, cell, fmt)
         n_formulas += len(cells_row) - 1
-        k = cells_row[0].value
+        k = int(cells_row[0].value or 0)
         if progress and (k % 500 == 0 or k == total - 1):
             progress(k + 1, total)
-    L.checks(spec, network, seen[0], seen[1], cols.E_total)
+    L.checks(network, seen[0], seen[1], cols.E_total)
 
-    n_formulas += write_network(wb, ws_net, network, names, fmt)
+    n_formulas += xlsx.write_network(wb, ws_net, network, names, fmt)
     ws_net.activate()
 
     _chart(wb, ws_train, spec, cols)
@@ -135,35 +95,7 @@ def _fill(wb, spec: Spec, progress) -> dict:
     return {"formulas": n_formulas, "names": len(names), "updates": spec.n_updates}
 
 
-def write_network(wb, ws, network: L.SheetLayout, names: dict, fmt) -> int:
-    """Write the Network sheet's cells (in row order), widths, page set-up and names."""
-    formulas = 0
-    for cell in sorted(network.cells, key=lambda c: (c.row, c.col)):
-        _write(ws, cell, fmt)
-        formulas += cell.style == "formula"
-    for col, width in network.widths.items():
-        ws.set_column(col, col, width)
-    ws.freeze_panes(0, 3)
-    ws.set_landscape()
-    ws.fit_to_pages(1, 0)
-    for name, (row, col) in names.items():
-        wb.define_name(name, f"={L.NETWORK}!{L.a1(row, col, True)}")
-    return formulas
-
-
-def _write(ws, cell: L.Cell, fmt) -> None:
-    style = fmt.get(cell.style)
-    if cell.style == "formula":  # a value of None stores no result (`<v></v>`): exercises
-        ws.write_formula(cell.row, cell.col, "=" + cell.text, style, "" if cell.value is None else cell.value)
-    elif cell.style == "answer":
-        ws.write_blank(cell.row, cell.col, None, style)
-    elif cell.style in ("input", "index"):
-        ws.write_number(cell.row, cell.col, cell.value, style)
-    else:
-        ws.write_string(cell.row, cell.col, cell.text, style)
-
-
-def _training_header(ws, spec: Spec, cols: L.TrainingColumns, fmt) -> None:
+def _training_header(ws, spec: Spec, cols: T.TrainingColumns, fmt) -> None:
     ws.write_string(0, 0, f"Training: {spec.n_updates} updates of {spec.name}", fmt["title"])
     ws.write_string(1, 0, "Row k holds the parameters after k updates, the batch that update k+1 uses, "
                     "its loss and gradients. Each row is computed from the row above.", fmt["subtitle"])
@@ -179,7 +111,7 @@ def _training_header(ws, spec: Spec, cols: L.TrainingColumns, fmt) -> None:
     ws.freeze_panes(L.TRAIN_FIRST_ROW, 1)
 
 
-def _chart(wb, ws, spec: Spec, cols: L.TrainingColumns) -> None:
+def _chart(wb, ws, spec: Spec, cols: T.TrainingColumns) -> None:
     chart = wb.add_chart({"type": "line"})
     first, last = L.TRAIN_FIRST_ROW, L.TRAIN_FIRST_ROW + spec.n_updates
     chart.add_series({

@@ -76,7 +76,7 @@ def test_bad_spec_is_one_line_exit_2_and_no_file(run, tmp_path):
     result = run("generate", spec, "-o", out)
     assert result.exit_code == 2
     assert result.output == f"Error: {spec}: activation: unknown value 'sigmod' (did you mean 'sigmoid'?); " \
-                            "allowed: identity, sigmoid, tanh, relu, leaky_relu, softplus, softmax\n"
+                            "allowed: identity, sigmoid, tanh, relu, leaky_relu, softplus, silu, softmax\n"
     assert not out.exists()
 
 
@@ -126,7 +126,7 @@ def test_epochs_beyond_the_cell_budget_are_refused(run, tmp_path):
     out = tmp_path / "m.xlsx"
     result = run("generate", "mazur", "--epochs", "1000000", "-o", out)
     assert result.exit_code == 2
-    assert "preset mazur: epochs: this spec makes about 30,000,077 formula cells, over the limit of 2,000,000" \
+    assert "preset mazur: epochs: this spec makes about 30,000,076 formula cells, over the limit of 2,000,000" \
         in result.output
     assert not out.exists()
     assert run("reference", "mazur", "--epochs", "1000000", "--json").exit_code == 2

@@ -167,12 +167,15 @@ def test_every_reference_name_is_a_defined_name_on_its_cell(tmp_path, source):
 
 
 def test_a_wrong_training_cell_is_named_by_update_and_column(books, tmp_path):
+    from sheetprop import graph as G
     from sheetprop import layout as L
+    from sheetprop import training as T
+    from sheetprop.cells import a1
 
     spec = with_epochs(load_spec("mazur"), 3)
-    cols = L.training_columns(spec)
-    col = cols.deltas[0][1][0]  # δh1 of the one sample
-    ref = f"{L.col_letter(col)}{L.TRAIN_FIRST_ROW + 2 + 1}"
+    cols = T.training_columns(G.build(spec))
+    col = cols.slots[0]["delta_h1"]  # δh1 of the one sample
+    ref = a1(L.TRAIN_FIRST_ROW + 2, col)
     wb = openpyxl.load_workbook(books["mazur"])
     wb["Training"][ref] = "=0.5"
     bad = tmp_path / "bad.xlsx"

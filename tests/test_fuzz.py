@@ -18,7 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sheetprop import local
+from sheetprop import graph as G
 from sheetprop.batch import grade_files
 from sheetprop.grade import GradeOptions
 from sheetprop.locate import read_book
@@ -91,7 +91,7 @@ def test_a_mutated_spec(at, insert, cut):
 def solution(tmp_path_factory):
     folder = tmp_path_factory.mktemp("fuzz")
     exercise = folder / "exercise.xlsx"
-    write_workbook(MAZUR, exercise, exercise=set(local.SECTIONS))
+    write_workbook(MAZUR, exercise, exercise=set(G.SECTIONS))
     wb = openpyxl.load_workbook(exercise)
     for name in ("net_h1", "net_h2"):
         sheet, ref = wb.defined_names[name].attr_text.split("!")

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from conftest import needs_libreoffice
 from sheetprop import layout as L
-from sheetprop import local
+from sheetprop import graph as G
 from sheetprop import mistakes as M
 from sheetprop import reference as R
 from sheetprop.cli import main
@@ -38,8 +38,7 @@ MAZUR = load_spec("mazur")
 
 def formulas_of(spec) -> dict[str, str]:
     """The right formula of every answer, written with the BRIEF names (as the layout has them)."""
-    sheet, _ = L.network_sheet(spec, R.run_step(spec, R.Params.of(spec), spec.batches()[0]))
-    return {c.name: c.text for c in sheet.cells if c.style == "formula"}
+    return G.build(spec).formulas()
 
 
 def cell_of(wb, name):
@@ -85,19 +84,19 @@ def free_layout(spec, out, changes=None, drop=()):
     The weights sit in a header row with their values below it. `changes` replaces a
     quantity's formula (written with names, translated to cells); `drop` leaves a label out.
     """
-    net = local.network(spec)
+    net = R.solve(spec)
     formulas = {**formulas_of(spec), **(changes or {})}
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = "My work"
     ws["A1"] = "Backpropagation homework"
     where: dict[str, str] = {}
-    weights = [n for n in net.givens if n.startswith("w_")]
+    weights = [n for n in net.graph.givens if n.startswith("w_")]
     for k, name in enumerate(weights):
         ws.cell(3, 1 + k, tutorial_label(name, 0))
-        ws.cell(4, 1 + k, net.reference[name])
+        ws.cell(4, 1 + k, net.values[name])
         where[name] = ws.cell(4, 1 + k).coordinate
-    rest = [n for n in net.names if n not in weights and n not in drop]
+    rest = [n for n in net.graph.names if n not in weights and n not in drop]
     for row, name in enumerate(rest, start=6):
         where[name] = f"C{row}"
     for k, name in enumerate(rest):
@@ -105,7 +104,7 @@ def free_layout(spec, out, changes=None, drop=()):
         ws.cell(row, 1, tutorial_label(name, k))
         if k % 4 == 2:
             ws.cell(row, 2, "→")  # text between a label and its value is passed over
-        value = net.reference[name] if name in net.givens else "=" + re.sub(
+        value = net.values[name] if name in net.graph.givens else "=" + re.sub(
             r"\b[A-Za-z_][A-Za-z0-9_]*\b(?!\()", lambda m: where.get(m[0], m[0]), formulas[name])
         ws.cell(row, 3, value)
     wb.save(out)
@@ -130,7 +129,7 @@ def exercises(folder):
     paths = {}
     for name in ("mazur", "xor", "perceptron", "vandermerwe"):
         paths[name] = folder / f"{name}-exercise.xlsx"
-        write_workbook(load_spec(name), paths[name], exercise=set(local.SECTIONS))
+        write_workbook(load_spec(name), paths[name], exercise=set(G.SECTIONS))
     return paths
 
 
@@ -178,7 +177,7 @@ def test_right_solutions_of_other_presets(exercises, folder, preset):
 def test_random_specs_typed_over_names_and_in_a_free_layout(folder, seed):
     spec = validate(random_spec(seed))
     exercise = folder / f"random{seed}-exercise.xlsx"
-    write_workbook(spec, exercise, exercise=set(local.SECTIONS))
+    write_workbook(spec, exercise, exercise=set(G.SECTIONS))
     for path in (solve(exercise, folder / f"random{seed}.xlsx", spec), free_layout(spec, folder / f"random{seed}-free.xlsx")):
         report = grade_file(path, spec)
         assert report.all_right, [(i.name, i.status, i.cell) for i in report.items if i.status != "correct"][:5]
@@ -345,7 +344,7 @@ def test_a_map_finds_what_labels_cannot(folder):
                               if ws.cell(r, 1).value in ("E o1", "E O1", "E_O1", "E o2", "E O2", "E_O2"))
     wb.save(path)
     assert item(grade_file(path, MAZUR), "E_total").status == "missing"
-    cell_map = parse_map("E_total: \"'My work'!F1\"", local.network(MAZUR).names)
+    cell_map = parse_map("E_total: \"'My work'!F1\"", G.build(MAZUR).names)
     it = item(grade_file(path, MAZUR, GradeOptions(cell_map=cell_map)), "E_total")
     assert (it.status, it.cell, it.found_by) == ("correct", "My work!F1", "map")
 
@@ -366,22 +365,22 @@ def close(a, b):
 
 @pytest.mark.parametrize("preset", ["mazur", "hmkcode", "xor", "vandermerwe", "perceptron"])
 def test_every_rule_reproduces_the_reference(preset):
-    net = local.network(load_spec(preset))
+    net = R.solve(load_spec(preset))
     for name, rule in net.rules.items():
-        assert rule.apply(net.reference) == pytest.approx(net.reference[name], rel=1e-15, abs=1e-300)
-        assert M.diagnose(net, rule, net.reference[name] * 1.3719 + 0.01234567, net.reference, close) is None
+        assert rule.apply(net.values) == pytest.approx(net.values[name], rel=1e-15, abs=1e-300)
+        assert M.diagnose(net, rule, net.values[name] * 1.3719 + 0.01234567, net.values, close) is None
 
 
 def test_total_error_with_the_updated_weights_is_named():
-    net = local.network(MAZUR)
-    wrong = M._loss_with_new_params(net, net.reference)
-    found = M.diagnose(net, net.rules["E_total"], wrong, net.reference, close)
+    net = R.solve(MAZUR)
+    wrong = M._loss_with_new_params(net, net.values)
+    found = M.diagnose(net, net.rules["E_total"], wrong, net.values, close)
     assert found.mistake == "loss_after_update" and "before the update" in found.text
 
 
 def test_sum_over_outputs_averaged_is_named():
-    net = local.network(MAZUR)
-    ref = net.reference
+    net = R.solve(MAZUR)
+    ref = net.values
     found = M.diagnose(net, net.rules["E_total"], (ref["E_o1"] + ref["E_o2"]) / 2, ref, close)
     assert found.mistake == "averaged_outputs"
 

@@ -27,7 +27,7 @@ from click.testing import CliRunner
 
 from conftest import needs_libreoffice
 from sheetprop import layout as L
-from sheetprop import local
+from sheetprop import graph as G
 from sheetprop import reference as R
 from sheetprop.batch import grade_files
 from sheetprop.cli import main
@@ -46,8 +46,7 @@ LIMITS = GradeOptions(timeout=30, max_memory=2 * 2**30)
 
 
 def right_formulas() -> dict[str, str]:
-    sheet, _ = L.network_sheet(MAZUR, R.run_step(MAZUR, R.Params.of(MAZUR), MAZUR.batches()[0]))
-    return {c.name: "=" + c.text for c in sheet.cells if c.style == "formula"}
+    return {name: "=" + text for name, text in G.build(MAZUR).formulas().items()}
 
 
 def solve(exercise: Path, out: Path, changes=None) -> Path:
@@ -111,7 +110,7 @@ def folder(tmp_path_factory):
 @pytest.fixture(scope="module")
 def good(folder):
     exercise = folder / "exercise.xlsx"
-    write_workbook(MAZUR, exercise, exercise=set(local.SECTIONS))
+    write_workbook(MAZUR, exercise, exercise=set(G.SECTIONS))
     return solve(exercise, folder / "good.xlsx")
 
 
@@ -598,7 +597,7 @@ def test_a_spec_beyond_the_cell_budget_of_check_is_refused_with_the_flag(good, f
 def test_spec_text_that_looks_like_a_formula_is_written_as_text(tmp_path, name):
     spec = parse_spec(f"name: {json.dumps(name)}\nlayers: [1, 1]\nlearning_rate: 0.1\n"
                       "data: [{inputs: [1], targets: [1]}]\n")
-    for exercise in (None, set(local.SECTIONS)):
+    for exercise in (None, set(G.SECTIONS)):
         path = tmp_path / f"book{bool(exercise)}.xlsx"
         write_workbook(spec, path, exercise=exercise)
         wb = openpyxl.load_workbook(path)

@@ -24,8 +24,7 @@ import xlsxwriter
 from click.testing import CliRunner
 
 from conftest import needs_libreoffice
-from sheetprop import layout as L
-from sheetprop import reference as R
+from sheetprop import graph as G
 from sheetprop.cli import main
 from sheetprop.engines import ENGINES, evaluate
 from sheetprop.grade import FileReport, GradeOptions, grade_file, student_names, summary_table
@@ -46,8 +45,7 @@ def sheetprop(*args, env=None, cwd=None, timeout=120, honour_permissions=False, 
 
 
 def right_formulas() -> dict[str, str]:
-    sheet, _ = L.network_sheet(MAZUR, R.run_step(MAZUR, R.Params.of(MAZUR), MAZUR.batches()[0]))
-    return {c.name: "=" + c.text for c in sheet.cells if c.style == "formula"}
+    return {name: "=" + text for name, text in G.build(MAZUR).formulas().items()}
 
 
 @pytest.fixture(scope="module")

@@ -125,13 +125,19 @@ def test_the_cell_budget_counts_training_rows_once_epochs_are_known():
     check_budget(spec, 10**8)
 
 
-def test_estimate_bounds_the_real_count(tmp_path):
+def test_the_budget_counts_the_cells_written(tmp_path):
+    """Exactly, when every batch is full; at most the count otherwise (a smaller last mini-batch)."""
     from sheetprop.randomspec import random_spec
-    from sheetprop.spec import estimate_formulas
+    from sheetprop.spec import count_formulas
     from sheetprop.workbook import write_workbook
 
-    for seed in range(15):
+    exact = 0
+    for seed in range(30):
         spec = validate(random_spec(seed))
         written = write_workbook(spec, tmp_path / "b.xlsx")["formulas"]
-        estimate = estimate_formulas(spec.sizes, spec.layers, spec.batch_size, spec.n_updates, spec.train_biases)
-        assert written <= estimate <= 1.5 * written
+        full = len(spec.data) % spec.batch_size == 0
+        assert written == count_formulas(spec) if full else written < count_formulas(spec), seed
+        exact += full
+        exercise = write_workbook(spec, tmp_path / "e.xlsx", exercise=set())["formulas"]
+        assert exercise == count_formulas(spec, training=False), seed
+    assert exact >= 10

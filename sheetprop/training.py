@@ -1,0 +1,150 @@
+"""The Training sheet: every update of the run, one row each, read off the quantity graph.
+
+Row k holds the parameters after k updates (each computed from the row above with the
+graph's update rule), the forward and backward pass of the batch update k+1 uses, its loss
+and its gradients: the columns are the graph's quantities that have a cell of their own
+here (net, out, each sample's loss, δ, E_total, the gradients). The rest (∂E/∂out,
+∂out/∂net, the loss terms) are folded into the δ and loss formulas, bracketed where a
+product needs it. The sheet may hold 10,000 rows, so it is made row by row, never whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Mapping
+
+from sheetprop import graph as G
+from sheetprop import ops
+from sheetprop import reference as R
+from sheetprop.cells import a1
+from sheetprop.layout import TRAIN_FIRST_ROW, Cell
+
+FOLDED = ("dE_dout", "dout_dnet", "E_o")  # quantities written inside the formulas that use them
+
+
+@dataclass
+class TrainingColumns:
+    """Which quantity of the graph each column of a Training row holds; the same for every row."""
+
+    params: dict[str, int]  # trained parameter name → column
+    slots: list[dict[str, int]]  # per sample slot: quantity name (net, out, the sample's loss, δ) → column
+    losses: list[str]  # per sample slot: the quantity that is the sample's loss (E_s, or E_total alone)
+    E_total: int
+    grads: dict[str, int]  # trained parameter name → column
+    headers: list[tuple[int, str, str]]  # (col, group, header)
+    width: int
+
+
+def training_columns(graph: G.Graph) -> TrainingColumns:
+    spec = graph.spec
+    col = 1
+    headers = [(0, "", "update")]
+    params, grads = {}, {}
+    for p in graph.params:
+        if G.trained(spec, p):
+            params[p.name] = col
+            headers.append((col, "parameters after this many updates", p.symbol))
+            col += 1
+    slots, losses = [], []
+    nb = len(graph.suffixes)
+    for slot in range(nb):
+        group = f"sample slot {slot + 1}" if nb > 1 else "the sample"
+        loss = graph.of("E_sample", slot=slot) if nb > 1 else graph["E_total"]
+        assert loss is not None
+        columns: dict[str, int] = {}
+        ordered = [q for q in graph if q.slot == slot and q.kind in ("net", "out")] + [loss] + \
+                  [q for q in graph if q.slot == slot and q.kind == "delta"]
+        for q in ordered:
+            columns[q.name] = col
+            stage = "backward" if q.kind == "delta" else "forward"
+            header = f"δ{q.neuron}" if q.kind == "delta" else "E" if q is loss else q.base
+            headers.append((col, f"{group}: {stage}", header))
+            col += 1
+        slots.append(columns)
+        losses.append(loss.name)
+    E_total = col
+    headers.append((col, "batch", "E_total"))
+    col += 1
+    for p in graph.params:
+        if G.trained(spec, p):
+            grads[p.name] = col
+            headers.append((col, "gradients", f"∂E/∂{p.symbol}"))
+            col += 1
+    return TrainingColumns(params, slots, losses, E_total, grads, headers, col)
+
+
+def training_values(graph: G.Graph, cols: TrainingColumns, step: R.Step) -> dict[int, float]:
+    """The reference value of every formula cell of one Training row, by column."""
+    values = {c: step.params.value(p) for p in graph.params if (c := cols.params.get(p.name)) is not None}
+    for slot in range(len(step.batch)):
+        for name, c in cols.slots[slot].items():
+            q = graph[name]
+            values[c] = R.value(q, step) if q.kind != "E_total" else step.samples[slot].E
+    values[cols.E_total] = step.E_total
+    for name, c in cols.grads.items():
+        values[c] = step.grads[name]
+    return values
+
+
+def training_what(cols: TrainingColumns, row: int, col: int) -> str:
+    """How verify names a Training cell: `Training update 3: sample slot 1: backward: δh1`."""
+    group = header = ""
+    for c, g, h in cols.headers:
+        if c > col:
+            break
+        group, header = g, h
+    return f"Training update {row - TRAIN_FIRST_ROW}: {group}: {header}"
+
+
+def training_rows(graph: G.Graph, data_cells: Mapping[tuple, str],
+                  steps: Iterable[R.Step] | None = None) -> Iterator[list[Cell]]:
+    """Rows of the Training sheet, one per update (0…N), as lists of cells.
+
+    `data_cells` maps ("data", s, field, j) to the reference a formula uses for that given
+    value (a defined name or `Network!$D$9`).
+    """
+    spec = graph.spec
+    cols = training_columns(graph)
+    new = {p.name: graph.of("new", param=p) for p in graph.params}
+    steps = steps if steps is not None else R.iterate_training(spec)
+    for step in steps:
+        r, k = TRAIN_FIRST_ROW + step.index, step.index
+        present = len(step.batch)
+        refs: dict[str, str] = {name: a1(r, c) for name, c in cols.params.items()}
+        for slot in range(present):
+            for q in graph:
+                if q.slot == slot and q.kind in ("input", "target"):
+                    field_ = "inputs" if q.kind == "input" else "targets"
+                    refs[q.name] = data_cells[("data", step.batch[slot], field_, q.index)]
+            refs.update((name, a1(r, c)) for name, c in cols.slots[slot].items())
+        formulas: dict[int, str] = {}
+        for name, c in cols.params.items():
+            rule = new[name]
+            assert rule is not None
+            previous = {name: a1(r - 1, c), f"grad_{name}": a1(r - 1, cols.grads[name])}
+            formulas[c] = name if k == 0 else rule.formula(previous)
+        for slot in range(present):
+            for name, c in cols.slots[slot].items():
+                formulas[c] = _render(graph, graph[name], refs, present)
+        formulas[cols.E_total] = ops.reduce_excel([a1(r, cols.slots[s][cols.losses[s]]) for s in range(present)],
+                                                  spec.reduction)
+        for name, c in cols.grads.items():
+            formulas[c] = _render(graph, graph[f"grad_{name}"], refs, present)
+        values = training_values(graph, cols, step)
+        yield [Cell(r, 0, "index", value=k)] + [Cell(r, c, "formula", f, values[c]) for c, f in sorted(formulas.items())]
+
+
+def _render(graph: G.Graph, q: G.Quantity, refs: Mapping[str, str], present: int) -> str:
+    """The formula of `q` in this row: its inputs as `refs` has them, the folded ones written out."""
+    inputs = []
+    for name in q.inputs:
+        x = graph[name]
+        if x.slot is not None and x.slot >= present:
+            continue  # a smaller last mini-batch: that sample slot is empty in this row
+        if x.kind in FOLDED:
+            text = _render(graph, x, refs, present)
+            inputs.append(f"({text})" if q.wraps else text)
+        else:
+            inputs.append(refs.get(name, name))
+    assert q.excel is not None
+    return q.excel(inputs)

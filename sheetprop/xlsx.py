@@ -1,0 +1,102 @@
+"""The pieces of an .xlsx that the worked example (`workbook`) and the exercise (`exercise`) share.
+
+`open_workbook(out)` gives an XlsxWriter workbook that becomes `out` atomically when the
+block ends without an error (`sheetprop.files`), spooling its sheets in a folder of its own
+that is removed whatever happens; `STYLES` are the cell styles; `write_network` writes the
+Network sheet's cells, widths, page set-up and defined names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from sheetprop import files
+from sheetprop import layout as L
+from sheetprop.cells import a1
+
+STYLES = {
+    "title": {"bold": True, "font_size": 14, "font_color": "#1F3864"},
+    "subtitle": {"italic": True, "font_color": "#404040"},
+    "note": {"italic": True, "font_color": "#595959"},
+    "section": {"bold": True, "font_size": 12, "font_color": "#1F3864", "bottom": 2, "bottom_color": "#1F3864"},
+    "header": {"bold": True, "bg_color": "#DDEBF7", "bottom": 1},
+    "label": {},
+    "name": {"font_name": "Consolas", "font_color": "#595959"},
+    "maths": {"font_color": "#375623"},
+    "input": {"bg_color": "#FFF2CC", "font_color": "#0000FF", "border": 1, "border_color": "#BF9000"},
+    "formula": {"num_format": "0.000000000"},
+    "index": {"num_format": "0", "font_color": "#595959"},
+    "answer": {"bg_color": "#E2EFDA", "border": 2, "border_color": "#548235", "num_format": "0.000000000"},
+    "group": {"bold": True, "italic": True, "font_color": "#1F3864"},
+}
+
+
+@functools.lru_cache(maxsize=None)
+def plain_worksheet_class():
+    """A Worksheet that writes our formulas as they are.
+
+    XlsxWriter runs some thirty regular expressions over every formula to prefix Excel 365
+    functions with `_xlfn.`; sheetprop's formulas use only classic functions (EXP, LN,
+    TANH, MAX, IF, SUM, AVERAGE, ABS), so that pass is skipped: it was 60 % of the time
+    taken to write a 10,000-update Training sheet.
+    """
+    from xlsxwriter.worksheet import Worksheet
+
+    class PlainFormulaWorksheet(Worksheet):
+        def _prepare_formula(self, formula, expand_future_functions=False):
+            return formula[1:] if formula.startswith("=") else formula
+
+    return PlainFormulaWorksheet
+
+
+@contextlib.contextmanager
+def open_workbook(out: str | Path) -> Iterator:
+    """An XlsxWriter workbook in constant-memory mode that becomes `out` when the block succeeds."""
+    import xlsxwriter  # lazily: keeps `import sheetprop` light
+
+    with files.replacing(out, suffix=".xlsx") as tmp, tempfile.TemporaryDirectory(prefix="sheetprop-xlsx-") as spool:
+        wb = xlsxwriter.Workbook(str(tmp), {"constant_memory": True, "strings_to_formulas": False,
+                                            "strings_to_numbers": False, "strings_to_urls": False,
+                                            "tmpdir": spool})
+        yield wb
+        wb.close()  # only when every sheet is complete: a failure leaves nothing behind
+
+
+def formats(wb) -> dict:
+    return {name: wb.add_format(props) for name, props in STYLES.items()}
+
+
+def add_sheet(wb, name: str):
+    return wb.add_worksheet(name, worksheet_class=plain_worksheet_class())
+
+
+def write_network(wb, ws, network: L.SheetLayout, names: dict, fmt) -> int:
+    """Write the Network sheet's cells (in row order), widths, page set-up and names."""
+    formulas = 0
+    for cell in sorted(network.cells, key=lambda c: (c.row, c.col)):
+        write_cell(ws, cell, fmt)
+        formulas += cell.style == "formula"
+    for col, width in network.widths.items():
+        ws.set_column(col, col, width)
+    ws.freeze_panes(0, 3)
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+    for name, (row, col) in names.items():
+        wb.define_name(name, f"={L.NETWORK}!{a1(row, col, True)}")
+    return formulas
+
+
+def write_cell(ws, cell: L.Cell, fmt) -> None:
+    style = fmt.get(cell.style)
+    if cell.style == "formula":  # a value of None stores no result (`<v></v>`): exercises
+        ws.write_formula(cell.row, cell.col, "=" + (cell.text or ""), style, "" if cell.value is None else cell.value)
+    elif cell.style == "answer":
+        ws.write_blank(cell.row, cell.col, None, style)
+    elif cell.style in ("input", "index"):
+        ws.write_number(cell.row, cell.col, cell.value, style)
+    else:
+        ws.write_string(cell.row, cell.col, cell.text or "", style)
