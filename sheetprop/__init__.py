@@ -22,8 +22,8 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "SheetpropError": "sheetprop.errors",
-    "Spec": "sheetprop.spec",
-    "SpecError": "sheetprop.spec",
+    "Spec": "sheetprop.network",
+    "SpecError": "sheetprop.network",
     "load_spec": "sheetprop.spec",
     "parse_spec": "sheetprop.spec",
     "write_workbook": "sheetprop.workbook",
@@ -41,14 +41,23 @@ _EXPORTS = {
 
 __all__ = ["__version__", *_EXPORTS]
 
-if TYPE_CHECKING:
-    from sheetprop.batch import grade_files
-    from sheetprop.engines import CellError, EngineError, evaluate
-    from sheetprop.errors import SheetpropError
-    from sheetprop.grade import FileReport, GradeOptions, Item, grade_file
-    from sheetprop.spec import Spec, SpecError, load_spec, parse_spec
-    from sheetprop.verify import VerifyReport, verify_workbook
-    from sheetprop.workbook import write_workbook
+if TYPE_CHECKING:  # what type checkers and editors see; at run time each name is imported on first use
+    from sheetprop.batch import grade_files as grade_files
+    from sheetprop.engines import CellError as CellError
+    from sheetprop.engines import EngineError as EngineError
+    from sheetprop.engines import evaluate as evaluate
+    from sheetprop.errors import SheetpropError as SheetpropError
+    from sheetprop.grade import FileReport as FileReport
+    from sheetprop.grade import GradeOptions as GradeOptions
+    from sheetprop.grade import Item as Item
+    from sheetprop.grade import grade_file as grade_file
+    from sheetprop.network import Spec as Spec
+    from sheetprop.network import SpecError as SpecError
+    from sheetprop.spec import load_spec as load_spec
+    from sheetprop.spec import parse_spec as parse_spec
+    from sheetprop.verify import VerifyReport as VerifyReport
+    from sheetprop.verify import verify_workbook as verify_workbook
+    from sheetprop.workbook import write_workbook as write_workbook
 
 
 def __getattr__(name: str) -> Any:

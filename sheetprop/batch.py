@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 from dataclasses import replace
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -30,7 +29,7 @@ from sheetprop.readbook import mib
 
 if TYPE_CHECKING:
     from sheetprop.grade import FileReport, GradeOptions
-    from sheetprop.spec import Spec
+    from sheetprop.network import Spec
 
 
 

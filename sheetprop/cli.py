@@ -19,7 +19,8 @@ from sheetprop.isolate import Terminated, handle_termination
 from sheetprop.jsonout import dumps
 from sheetprop.engines import DEFAULT_ENGINE, ENGINES
 from sheetprop.limits import CHECK_JOBS, CHECK_TIMEOUT, MAX_CELLS, MAX_FORMULA_CELLS, MAX_SPEC_BYTES, VERIFY_TIMEOUT
-from sheetprop.spec import SpecError, check_budget, load_spec, load_yaml, preset_names, with_epochs
+from sheetprop.spec import SpecError, check_budget, load_spec, load_yaml, preset_names
+from sheetprop.network import with_epochs
 
 ENGINE_CHOICES = ENGINES
 
@@ -351,6 +352,7 @@ def check(files: tuple[Path, ...], spec_ref: str, as_json: bool, gradescope: Pat
     never written to, and no macro or link in it is followed.
     """
     from sheetprop import grade as G
+    from sheetprop import reports as reports_
     from sheetprop.reference import solve
     from sheetprop.batch import grade_files
     from sheetprop.locate import parse_map
@@ -376,20 +378,20 @@ def check(files: tuple[Path, ...], spec_ref: str, as_json: bool, gradescope: Pat
     if as_json:
         click.echo(dumps([r.to_json() for r in reports], indent=1))
     elif len(reports) == 1:
-        click.echo("\n".join(G.text_report(reports[0])))
+        click.echo("\n".join(reports_.text_report(reports[0])))
     else:
         for report in reports:
-            click.echo("\n".join(G.text_report(report) if details else [G.headline(report)]))
+            click.echo("\n".join(reports_.text_report(report) if details else [reports_.headline(report)]))
         click.echo("")
-        click.echo("\n".join(G.summary_table(reports)))
+        click.echo("\n".join(reports_.summary_table(reports)))
     try:
         if csv_path:
-            G.write_csv(reports, csv_path)
+            reports_.write_csv(reports, csv_path)
         if gradescope:
-            write_text(gradescope, dumps(G.gradescope(reports[0]), indent=1))
+            write_text(gradescope, dumps(reports_.gradescope(reports[0]), indent=1))
     except OSError as exc:
         raise UserError(f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}") from None
-    sys.exit(G.exit_code(reports))
+    sys.exit(reports_.exit_code(reports))
 
 
 def _check_outputs(outputs: dict[str, Path], inputs: list[Path | None]) -> None:

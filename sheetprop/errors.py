@@ -13,8 +13,11 @@ class SheetpropError(Exception):
     """Input or circumstances sheetprop cannot work with; the message is one line for the user."""
 
 
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """An exception as one short line: its type and the first line of its message."""
+def one_line(exc: BaseException, limit: int = 300, kind: bool = True) -> str:
+    """An exception as one short line: its type (unless `kind` is false) and the first line of
+    its message, cut at `limit` characters."""
     lines = str(exc).strip().splitlines()
     text = lines[0][:limit] if lines else ""
+    if not kind:
+        return text or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -25,14 +25,17 @@ from typing import Mapping
 
 from sheetprop import mistakes as M
 from sheetprop import reference as R
-from sheetprop.locate import Formula, Location, StudentBook, a1, locate, map_problem, parse_ref, read_book
+from sheetprop.cells import Ref
+from sheetprop.errors import one_line
+from sheetprop.locate import Location, locate, map_problem
+from sheetprop.readbook import Formula, StudentBook, read_book
 from sheetprop.limits import LIBREOFFICE_GRACE, MAX_CELLS, MAX_UNCOMPRESSED
 from sheetprop.readbook import WorkbookError
 from sheetprop.engines import Results
 from sheetprop.graph import Quantity
 from sheetprop.jsonout import finite
 from sheetprop.screen import screen_book
-from sheetprop.spec import Spec
+from sheetprop.network import Spec
 
 STATUSES = ("correct", "carried_forward", "incorrect", "missing", "hardcoded", "error")
 
@@ -139,9 +142,8 @@ def grade_file(path: str | Path, spec: Spec, options: GradeOptions = GradeOption
         formulas = {key: str(v) for key, v in book.cells.items() if isinstance(v, Formula)}
         held, _ = screen_book(formulas, book.names)  # the engine screens too; these are the file's own words
         results = _evaluate(path, options) if formulas else Results()
-        for (sheet, ref), why in results.held.items():
-            _, row, col = parse_ref(ref) or (None, 0, 0)
-            held.setdefault((sheet, row, col), why)
+        for key, why in results.held.items():
+            held.setdefault(Ref.from_key(key), why)
         report.notes = _notes(book, held)
     except WorkbookError as exc:
         report.error = str(exc)
@@ -163,7 +165,7 @@ def _notes(book: StudentBook, held: dict) -> list[str]:
     if book.container.dropped:
         notes.append(f"ignored: {', '.join(book.container.dropped)} (the grader uses only this workbook's cells)")
     if held:
-        shown = [f"{sheet}!{a1(row, col)}" for sheet, row, col in list(held)[:3]]
+        shown = [str(cell) for cell in list(held)[:3]]
         first = next(iter(held.values()))
         if len(held) == 1:
             notes.append(f"the formula in {shown[0]} was not evaluated: it {first}")
@@ -195,7 +197,7 @@ def _engine_failure(path, exc: Exception) -> str:
 
     from sheetprop.isolate import IsolationError
 
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = one_line(exc, kind=False)
     if isinstance(exc, MemoryError) or isinstance(exc.__cause__, MemoryError):
         return f"{path}: the engine ran out of memory; raise the limit with --max-memory if the file is genuine"
     if isinstance(exc, RecursionError) or isinstance(exc.__cause__, RecursionError):
@@ -204,7 +206,7 @@ def _engine_failure(path, exc: Exception) -> str:
         return text
     if isinstance(exc, IsolationError):
         return f"{path}: {text}"
-    return f"{path}: cannot recompute the workbook ({type(exc).__name__}: {text})"
+    return f"{path}: cannot recompute the workbook ({one_line(exc)})"
 
 
 @dataclass
@@ -222,14 +224,14 @@ class _Read:
 def _read(book: StudentBook, loc: Location | None, results: dict, tol: float, held: dict) -> _Read:
     if loc is None:
         return _Read(None, "absent")
-    raw = book.cells.get(loc.key)
+    raw = book.cells.get(loc.cell)
     if raw is None:
         return _Read(loc, "empty")
-    if isinstance(raw, Formula) and loc.key in held:
-        return _Read(loc, "held", None, str(raw), held=held[loc.key])
+    if isinstance(raw, Formula) and loc.cell in held:
+        return _Read(loc, "held", None, str(raw), held=held[loc.cell])
     if isinstance(raw, Formula):
-        value = results.get((loc.sheet, loc.a1))
-        cached = book.cached.get(loc.key)
+        value = results.get(loc.cell.key)
+        cached = book.cached.get(loc.cell)
         stale = cached if cached is not None and not _same(cached, value, tol) else None
         return _Read(loc, "formula", value, str(raw), stale)
     if isinstance(raw, bool):
@@ -285,7 +287,7 @@ def _grade_items(sol: R.Solution, book: StudentBook, found: dict[str, Location],
         elif r.kind == "formula" and not _is_number(r.value) and not isinstance(r.value, (str, bool, type(None))):
             item.status = "error"
             item.diagnosis = explain_error(r.value, r.formula, rule, status_of, defined, options.engine,
-                                           held, r.loc.sheet)
+                                           held, r.loc.cell.sheet)
         elif r.kind == "text" or (r.kind == "formula" and not _is_number(r.value)):
             item.status = "incorrect"
             item.diagnosis = "the formula gives an empty value" if r.value is None else f"holds {r.value!r}, not a number"
@@ -387,10 +389,9 @@ def explain_error(value, formula: str | None, rule, status_of: dict[str, Item], 
     if undefined:
         return f"uses {undefined[0]}, which is not a name defined in this workbook"
     for op in operands:
-        where = parse_ref(op)
-        if held and where and (where[0] or sheet, where[1], where[2]) in held:
-            return (f"gives {code} because it uses {op}, which was not evaluated (the formula there "
-                    f"{held[(where[0] or sheet, where[1], where[2])]})")
+        where = Ref.parse(op, sheet)
+        if held and where in held:
+            return f"gives {code} because it uses {op}, which was not evaluated (the formula there {held[where]})"
     if rule is not None:
         for x in rule.inputs:
             if x in status_of and status_of[x].status == "error":
@@ -417,159 +418,3 @@ def _join(a: str, b: str) -> str:
     return f"{a}; {b}" if a else b
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def clean(text: str) -> str:
-    """Text from a student's file, safe to print: no control characters, escape sequences or
-    direction overrides (which could redraw a terminal or disguise a line), one line."""
-    return _CONTROL.sub("?", text)
-
-
-# ---------------------------------------------------------------- reports: text, summary, CSV, Gradescope
-
-
-def exit_code(reports: list[FileReport]) -> int:
-    """0 when every answer of every file is right, 1 when one is wrong, 2 when a file could not be used."""
-    if any(r.error for r in reports):
-        return 2
-    return 0 if all(r.all_right for r in reports) else 1
-
-
-def counts(report: FileReport) -> dict[str, int]:
-    return {s: sum(1 for i in report.items if i.status == s and not (i.section == "given" and s == "correct"))
-            for s in STATUSES}
-
-
-def _problem(report: FileReport) -> str:
-    """The file's error without the file name it usually starts with."""
-    error = report.error or ""
-    return error[len(report.file) + 2:] if error.startswith(report.file + ": ") else error
-
-
-def headline(report: FileReport) -> str:
-    if report.error:
-        return clean(f"{report.file}: could not be graded: {_problem(report)}")
-    c = counts(report)
-    parts = [f"{n} {s.replace('_', ' ')}" for s, n in c.items() if n and s != "correct"]
-    verdict = "every answer is right" if report.all_right else ", ".join(parts)
-    return clean(f"{report.file}: {report.score:g} / {report.max_score:g} points ({verdict})")
-
-
-def _show(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.9g}"
-    return "" if value is None else str(value)
-
-
-def text_report(report: FileReport) -> list[str]:
-    """One line per quantity; a diagnosis on its own line under it."""
-    lines = [headline(report)] + [clean(f"  note: {note}") for note in report.notes]
-    if report.error:
-        return lines
-    found = {}
-    for item in report.items:
-        how = (item.found_by or "").split(" ", 1)[0] or "not found"
-        found[how] = found.get(how, 0) + 1
-    lines.append("  found: " + ", ".join(f"{n} by {how}" if how != "not found" else f"{n} not found"
-                                         for how, n in found.items()))
-    width = max(len(i.name) for i in report.items)
-    cells = max(len(i.cell or "-") for i in report.items)
-    for item in report.items:
-        mark = " (stale)" if item.stale else ""
-        lines.append(clean(f"  {item.name:<{width}}  {item.cell or '-':<{cells}}  {item.status + mark:<16} "
-                           f"got {_show(item.got) or '-':<16} expected {_show(item.expected)}"))
-        if item.diagnosis and item.status != "correct" or item.stale:
-            lines.append(clean(f"  {'':<{width}}  -> {item.diagnosis}"))
-    return lines
-
-
-def first_mistake_text(report: FileReport) -> str:
-    if report.error:
-        return f"could not be graded: {_problem(report)}"
-    item = report.first_mistake()
-    if item is None:
-        return "-"
-    return f"{item.name}: {item.status.replace('_', ' ')}" + (f": {item.diagnosis}" if item.diagnosis else "")
-
-
-def student_names(reports: list[FileReport]) -> list[str]:
-    """Each file's student: its name without .xlsx, with as much of its folder as tells two
-    files of the same name apart (`a/alice`, `b/alice`)."""
-    parts = [Path(r.file).with_suffix("").parts or (r.student,) for r in reports]
-    depth = [1] * len(parts)
-    while True:
-        shown = ["/".join(p[-d:]) for p, d in zip(parts, depth)]
-        clash = {n for n in shown if shown.count(n) > 1}
-        grown = False
-        for k, name in enumerate(shown):
-            if name in clash and depth[k] < len(parts[k]):
-                depth[k] += 1
-                grown = True
-        if not grown:
-            return shown
-
-
-def summary_table(reports: list[FileReport], width: int | None = None) -> list[str]:
-    import shutil
-
-    width = width or max(80, shutil.get_terminal_size((100, 24)).columns)
-    students = student_names(reports)
-    name_w = max([len("student")] + [len(s) for s in students])
-    lines = [f"{'student':<{name_w}}  {'score':>11}  first mistake"]
-    for r, student in zip(reports, students):
-        score = "error" if r.error else f"{r.score:g}/{r.max_score:g}"
-        text = first_mistake_text(r)
-        room = max(20, width - name_w - 15)
-        lines.append(clean(f"{student:<{name_w}}  {score:>11}  {text if len(text) <= room else text[:room - 1] + '…'}"))
-    return lines
-
-
-CSV_FIELDS = ["student", "file", "score", "max_score", *STATUSES, "first_mistake", "file_error"]
-
-
-def csv_text(reports: list[FileReport]) -> str:
-    """The gradebook: one row per file. A cell that a spreadsheet would take for a formula
-    (a file named `=HYPERLINK(…).xlsx`) is written with a leading `'`."""
-    import csv
-    import io
-
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS)
-    writer.writeheader()
-    for r, student in zip(reports, student_names(reports)):
-        row = {"student": student, "file": r.file, "score": r.score, "max_score": r.max_score,
-               "first_mistake": "" if r.error or r.all_right else first_mistake_text(r), "file_error": r.error or ""}
-        row.update(counts(r) if not r.error else {s: "" for s in STATUSES})
-        writer.writerow({k: _csv_safe(v) for k, v in row.items()})
-    return out.getvalue()
-
-
-def _csv_safe(value):
-    if isinstance(value, str):
-        value = clean(value)
-        if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-            return "'" + value
-    return value
-
-
-def write_csv(reports: list[FileReport], path: str | Path) -> None:
-    from sheetprop.files import write_text
-
-    write_text(path, csv_text(reports))
-
-
-def gradescope(report: FileReport) -> dict:
-    """Gradescope's autograder results.json for one submission."""
-    if report.error:
-        return {"score": 0.0, "output": f"Your file could not be graded: {report.error}", "tests": []}
-    tests = []
-    for item in report.items:
-        if item.max_points <= 0 and item.status in ("correct", "missing"):
-            continue  # given values that are fine (or not labelled) are not tests
-        output = f"{item.status.replace('_', ' ')}; found at {item.cell or 'nowhere'}; got {_show(item.got) or '-'}, " \
-                 f"expected {_show(item.expected)}" + (f"\n{item.diagnosis}" if item.diagnosis else "")
-        tests.append({"name": item.name, "score": item.points, "max_score": item.max_points,
-                      "status": "passed" if item.status == "correct" else "failed", "output": output})
-    return {"score": report.score, "output": "\n".join([headline(report)] + [f"note: {n}" for n in report.notes]),
-            "tests": tests}

@@ -91,7 +91,6 @@ def network_sheet(graph: G.Graph, step: R.Step) -> tuple[SheetLayout, dict[str, 
     """The worked example of the first update; returns the layout and name → (row, col)."""
     spec = graph.spec
     values = {q.name: R.value(q, step) for q in graph}
-    labels = graph.labels
     nb = len(graph.batch)
     multi = nb > 1
     sheet = _Sheet(NETWORK)

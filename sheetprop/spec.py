@@ -11,7 +11,6 @@ import json
 import math
 import random
 import re
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import yaml
 
 from sheetprop import layout as L
 from sheetprop import ops
-from sheetprop.network import Layer, Sample, Spec, SpecError, with_epochs
+from sheetprop.network import Layer, Sample, Spec, SpecError
 from sheetprop.files import InputError, read_text
 from sheetprop.limits import MAX_FORMULA_CELLS, MAX_SPEC_BYTES, MAX_YAML_ALIASES
 

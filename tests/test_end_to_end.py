@@ -10,7 +10,8 @@ from conftest import needs_libreoffice
 from sheetprop.cli import main
 from sheetprop.randomspec import random_spec
 from sheetprop.reference import OverflowSpecError
-from sheetprop.spec import load_spec, preset_names, validate, with_epochs
+from sheetprop.spec import load_spec, preset_names, validate
+from sheetprop.network import with_epochs
 from sheetprop.verify import verify_workbook
 from sheetprop.workbook import write_workbook
 

@@ -11,7 +11,6 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import needs_libreoffice
-from sheetprop import layout as L
 from sheetprop import graph as G
 from sheetprop import reference as R
 from sheetprop.cli import main

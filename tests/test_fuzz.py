@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from sheetprop import graph as G
 from sheetprop.batch import grade_files
 from sheetprop.grade import GradeOptions
-from sheetprop.locate import read_book
+from sheetprop.readbook import read_book
 from sheetprop.readbook import WorkbookError
 from sheetprop.screen import screen_book
 from sheetprop.spec import SpecError, load_spec, parse_spec

@@ -19,15 +19,16 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import needs_libreoffice
-from sheetprop import layout as L
 from sheetprop import graph as G
 from sheetprop import mistakes as M
 from sheetprop import reference as R
 from sheetprop.cli import main
-from sheetprop.grade import GradeOptions, exit_code, grade_file, points_for
+from sheetprop.grade import GradeOptions, grade_file, points_for
+from sheetprop.reports import exit_code
 from sheetprop.locate import aliases, normalise, parse_map
 from sheetprop.randomspec import random_spec
-from sheetprop.spec import load_spec, validate, with_epochs
+from sheetprop.spec import load_spec, validate
+from sheetprop.network import with_epochs
 from sheetprop.workbook import write_workbook
 
 MAZUR = load_spec("mazur")

@@ -26,9 +26,7 @@ import xlsxwriter
 from click.testing import CliRunner
 
 from conftest import needs_libreoffice
-from sheetprop import layout as L
 from sheetprop import graph as G
-from sheetprop import reference as R
 from sheetprop.batch import grade_files
 from sheetprop.cli import main
 from sheetprop.grade import GradeOptions, grade_file

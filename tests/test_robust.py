@@ -27,8 +27,10 @@ from conftest import needs_libreoffice
 from sheetprop import graph as G
 from sheetprop.cli import main
 from sheetprop.engines import ENGINES, evaluate
-from sheetprop.grade import FileReport, GradeOptions, grade_file, student_names, summary_table
-from sheetprop.spec import load_spec, validate, with_epochs
+from sheetprop.grade import FileReport, GradeOptions, grade_file
+from sheetprop.reports import student_names, summary_table
+from sheetprop.spec import load_spec, validate
+from sheetprop.network import with_epochs
 from sheetprop.workbook import write_workbook
 
 MAZUR = load_spec("mazur")

@@ -21,7 +21,8 @@ from sheetprop import screen
 from sheetprop.engines import evaluate
 from sheetprop.engines.clean import prepare
 from sheetprop.grade import grade_file
-from sheetprop.spec import load_spec, with_epochs
+from sheetprop.spec import load_spec
+from sheetprop.network import with_epochs
 from sheetprop.verify import verify_workbook
 from sheetprop.workbook import write_workbook
 

@@ -1,0 +1,165 @@
+"""Reports of graded workbooks: for a person (text, a summary table) and for machines (JSON, the
+gradebook CSV, Gradescope's results.json). Text from a student's file is cleaned before it is
+printed: no control characters, escape sequences or direction overrides.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sheetprop.grade import STATUSES, FileReport
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: str) -> str:
+    """Text from a student's file, safe to print: no control characters, escape sequences or
+    direction overrides (which could redraw a terminal or disguise a line), one line."""
+    return _CONTROL.sub("?", text)
+
+
+def exit_code(reports: list[FileReport]) -> int:
+    """0 when every answer of every file is right, 1 when one is wrong, 2 when a file could not be used."""
+    if any(r.error for r in reports):
+        return 2
+    return 0 if all(r.all_right for r in reports) else 1
+
+
+def counts(report: FileReport) -> dict[str, int]:
+    return {s: sum(1 for i in report.items if i.status == s and not (i.section == "given" and s == "correct"))
+            for s in STATUSES}
+
+
+def _problem(report: FileReport) -> str:
+    """The file's error without the file name it usually starts with."""
+    error = report.error or ""
+    return error[len(report.file) + 2:] if error.startswith(report.file + ": ") else error
+
+
+def headline(report: FileReport) -> str:
+    if report.error:
+        return clean(f"{report.file}: could not be graded: {_problem(report)}")
+    c = counts(report)
+    parts = [f"{n} {s.replace('_', ' ')}" for s, n in c.items() if n and s != "correct"]
+    verdict = "every answer is right" if report.all_right else ", ".join(parts)
+    return clean(f"{report.file}: {report.score:g} / {report.max_score:g} points ({verdict})")
+
+
+def _show(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.9g}"
+    return "" if value is None else str(value)
+
+
+def text_report(report: FileReport) -> list[str]:
+    """One line per quantity; a diagnosis on its own line under it."""
+    lines = [headline(report)] + [clean(f"  note: {note}") for note in report.notes]
+    if report.error:
+        return lines
+    found = {}
+    for item in report.items:
+        how = (item.found_by or "").split(" ", 1)[0] or "not found"
+        found[how] = found.get(how, 0) + 1
+    lines.append("  found: " + ", ".join(f"{n} by {how}" if how != "not found" else f"{n} not found"
+                                         for how, n in found.items()))
+    width = max(len(i.name) for i in report.items)
+    cells = max(len(i.cell or "-") for i in report.items)
+    for item in report.items:
+        mark = " (stale)" if item.stale else ""
+        lines.append(clean(f"  {item.name:<{width}}  {item.cell or '-':<{cells}}  {item.status + mark:<16} "
+                           f"got {_show(item.got) or '-':<16} expected {_show(item.expected)}"))
+        if item.diagnosis and item.status != "correct" or item.stale:
+            lines.append(clean(f"  {'':<{width}}  -> {item.diagnosis}"))
+    return lines
+
+
+def first_mistake_text(report: FileReport) -> str:
+    if report.error:
+        return f"could not be graded: {_problem(report)}"
+    item = report.first_mistake()
+    if item is None:
+        return "-"
+    return f"{item.name}: {item.status.replace('_', ' ')}" + (f": {item.diagnosis}" if item.diagnosis else "")
+
+
+def student_names(reports: list[FileReport]) -> list[str]:
+    """Each file's student: its name without .xlsx, with as much of its folder as tells two
+    files of the same name apart (`a/alice`, `b/alice`)."""
+    parts = [Path(r.file).with_suffix("").parts or (r.student,) for r in reports]
+    depth = [1] * len(parts)
+    while True:
+        shown = ["/".join(p[-d:]) for p, d in zip(parts, depth)]
+        clash = {n for n in shown if shown.count(n) > 1}
+        grown = False
+        for k, name in enumerate(shown):
+            if name in clash and depth[k] < len(parts[k]):
+                depth[k] += 1
+                grown = True
+        if not grown:
+            return shown
+
+
+def summary_table(reports: list[FileReport], width: int | None = None) -> list[str]:
+    import shutil
+
+    width = width or max(80, shutil.get_terminal_size((100, 24)).columns)
+    students = student_names(reports)
+    name_w = max([len("student")] + [len(s) for s in students])
+    lines = [f"{'student':<{name_w}}  {'score':>11}  first mistake"]
+    for r, student in zip(reports, students):
+        score = "error" if r.error else f"{r.score:g}/{r.max_score:g}"
+        text = first_mistake_text(r)
+        room = max(20, width - name_w - 15)
+        lines.append(clean(f"{student:<{name_w}}  {score:>11}  {text if len(text) <= room else text[:room - 1] + '…'}"))
+    return lines
+
+
+CSV_FIELDS = ["student", "file", "score", "max_score", *STATUSES, "first_mistake", "file_error"]
+
+
+def csv_text(reports: list[FileReport]) -> str:
+    """The gradebook: one row per file. A cell that a spreadsheet would take for a formula
+    (a file named `=HYPERLINK(…).xlsx`) is written with a leading `'`."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    for r, student in zip(reports, student_names(reports)):
+        row = {"student": student, "file": r.file, "score": r.score, "max_score": r.max_score,
+               "first_mistake": "" if r.error or r.all_right else first_mistake_text(r), "file_error": r.error or ""}
+        row.update(counts(r) if not r.error else {s: "" for s in STATUSES})
+        writer.writerow({k: _csv_safe(v) for k, v in row.items()})
+    return out.getvalue()
+
+
+def _csv_safe(value):
+    if isinstance(value, str):
+        value = clean(value)
+        if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+            return "'" + value
+    return value
+
+
+def write_csv(reports: list[FileReport], path: str | Path) -> None:
+    from sheetprop.files import write_text
+
+    write_text(path, csv_text(reports))
+
+
+def gradescope(report: FileReport) -> dict:
+    """Gradescope's autograder results.json for one submission."""
+    if report.error:
+        return {"score": 0.0, "output": f"Your file could not be graded: {report.error}", "tests": []}
+    tests = []
+    for item in report.items:
+        if item.max_points <= 0 and item.status in ("correct", "missing"):
+            continue  # given values that are fine (or not labelled) are not tests
+        output = f"{item.status.replace('_', ' ')}; found at {item.cell or 'nowhere'}; got {_show(item.got) or '-'}, " \
+                 f"expected {_show(item.expected)}" + (f"\n{item.diagnosis}" if item.diagnosis else "")
+        tests.append({"name": item.name, "score": item.points, "max_score": item.max_points,
+                      "status": "passed" if item.status == "correct" else "failed", "output": output})
+    return {"score": report.score, "output": "\n".join([headline(report)] + [f"note: {n}" for n in report.notes]),
+            "tests": tests}
