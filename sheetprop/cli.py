@@ -317,7 +317,7 @@ def presets() -> None:
 @click.option("--points", "points_path", type=click.Path(dir_okay=False, path_type=Path),
               help="YAML file of points per quantity: names, sections (forward, loss, backward, gradients, "
                    "update, given), glob patterns (new_*) or default.  [default: 1 per answer]")
-@click.option("--tol", type=Finite(minimum=0, maximum=1), default=1e-6, show_default=True,
+@click.option("--tol", type=Finite(minimum=0, maximum=1), default=1e-9, show_default=True,
               help="Relative tolerance when comparing values.")
 @click.option("--carried-forward-credit", type=Finite(0, 1), default=1.0, show_default=True,
               help="Fraction of the points for work that is right given the student's own earlier values.")

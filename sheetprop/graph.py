@@ -40,6 +40,7 @@ class Quantity:
     fn: Callable[[Sequence[float]], float] | None = field(default=None, compare=False, repr=False)
     excel: Callable[[Sequence[str]], str] | None = field(default=None, compare=False, repr=False)
     wraps: bool = True  # an input folded into this formula (not a cell of its own) is bracketed
+    worked: bool = True  # in the worked example (workbook, reference); False: a factor only the grader reads
     layer: int | None = None  # the non-input layer of the neuron or parameter
     neuron: str | None = None  # h1, o2
     index: int | None = None  # the neuron's place in its layer (0-based), or the input's / target's
@@ -87,6 +88,12 @@ class Graph:
         return list(self.quantities)
 
     @property
+    def worked(self) -> list[str]:
+        """The names of the worked example (the workbook's, the reference's): all but the factors
+        only the grader reads."""
+        return [q.name for q in self if q.worked]
+
+    @property
     def givens(self) -> list[str]:
         return [q.name for q in self if q.given]
 
@@ -96,7 +103,7 @@ class Graph:
 
     def formulas(self) -> dict[str, str]:
         """The right formula of every computed quantity (without `=`), written with the names."""
-        return {q.name: q.formula({}) for q in self if not q.given}
+        return {q.name: q.formula({}) for q in self if not q.given and q.worked}
 
     def section(self, name: str) -> str:
         return self.quantities[name].section
@@ -236,6 +243,11 @@ def build(spec: Spec) -> Graph:
             else:
                 nxt = labels[layer + 1]
                 wn = [w_of[(layer + 1, k, j)] for k in range(len(nxt))]
+                for m, w in zip(nxt, wn):  # ∂net_o1/∂out_h1 = w5, as Mazur writes it; students show it too
+                    add(name=f"dnet_{m}_dout_{lab}", base=f"dnet_{m}_dout_{lab}", kind="dnet_dout", section="backward",
+                        label=f"∂net_{m}/∂out_{lab}", maths=f"∂net_{m}/∂out_{lab} = {w.symbol}", inputs=(w.name,),
+                        fn=lambda v: float(v[0]), excel=lambda r: r[0], worked=False, layer=layer + 1, neuron=m,
+                        index=j, param=w)
                 maths = " + ".join(f"δ{m}·{w.symbol}" for m, w in zip(nxt, wn))
                 rule = dict(fn=_dot(len(nxt)), excel=_dot_excel(len(nxt)))
                 inputs_of = lambda s, nxt=nxt, wn=wn: tuple([f"delta_{m}{s}" for m in nxt] + [w.name for w in wn])  # noqa: E731

@@ -114,7 +114,7 @@ def network_sheet(graph: G.Graph, step: R.Step) -> tuple[SheetLayout, dict[str, 
     per_sample = ["Quantity", "Name", "Maths"] + [f"sample {s + 1}" for s in graph.batch] if multi else one_value
     section = layer = None
     for q in graph:
-        if q.given or q.slot not in (None, 0):
+        if q.given or not q.worked or q.slot not in (None, 0):
             continue  # a row per quantity; its samples are the row's columns
         if q.section != section:
             section, layer = q.section, None

@@ -244,9 +244,9 @@ def value(q: G.Quantity, step: Step) -> float:
     kind = q.kind
     if kind == "eta":
         return step.eta
-    if kind in ("param", "grad", "new"):
+    if kind in ("param", "grad", "new", "dnet_dout"):
         assert q.param is not None
-        if kind == "param":
+        if kind in ("param", "dnet_dout"):
             return step.params.value(q.param)
         return step.grads[q.param.name] if kind == "grad" else step.new_params.value(q.param)
     if kind == "E_total":
@@ -280,8 +280,8 @@ class Solution:
 
     @property
     def rules(self) -> dict[str, G.Quantity]:
-        """The computed quantities (each with its rule), by name."""
-        return {q.name: q for q in self.graph if not q.given}
+        """The computed quantities of the worked example (each with its rule), by name."""
+        return {q.name: q for q in self.graph if not q.given and q.worked}
 
 
     def own_values(self, student: Mapping[str, float]) -> dict[str, float]:
@@ -300,15 +300,18 @@ class Solution:
 
 
 def solve(spec: Spec) -> Solution:
+    """The first update worked out, with the factors only the grader reads (∂net_o1/∂out_h1)."""
     graph = G.build(spec)
-    return Solution(graph, first_update_names(spec, graph=graph))
+    return Solution(graph, first_update_names(spec, graph=graph, worked_only=False))
 
 
-def first_update_names(spec: Spec, step: Step | None = None, graph: G.Graph | None = None) -> dict[str, float]:
-    """Every BRIEF name of the first update (the quantities of `sheetprop.graph`) and its value."""
+def first_update_names(spec: Spec, step: Step | None = None, graph: G.Graph | None = None,
+                       worked_only: bool = True) -> dict[str, float]:
+    """Every BRIEF name of the first update (the quantities of `sheetprop.graph` in the worked
+    example) and its value."""
     step = step or run_step(spec, Params.of(spec), spec.batches()[0])
     graph = graph or G.build(spec)
-    return {q.name: value(q, step) for q in graph}
+    return {q.name: value(q, step) for q in graph if q.worked or not worked_only}
 
 
 def reference_json(spec: Spec) -> dict:

@@ -25,7 +25,7 @@ def test_presets_lists_one_line_each(run):
     result = run("presets")
     assert result.exit_code == 0
     lines = result.output.strip().splitlines()
-    assert [line.split()[0] for line in lines] == ["hmkcode", "mazur", "perceptron", "vandermerwe", "xor"]
+    assert [line.split()[0] for line in lines] == ["hmkcode", "mazur", "mazur-nobias", "perceptron", "vandermerwe", "xor"]
     assert "2-2-2 sigmoid, half_sse, η = 0.5, 1 sample" in lines[1]
 
 

@@ -59,7 +59,7 @@ def test_an_exercise_has_the_layout_names_and_empty_highlighted_answers(blank_al
     wb, cells = by_name(blank_all)
     assert wb.sheetnames == ["Instructions", "Network"]
     assert all(ws.sheet_state == "visible" for ws in wb.worksheets)
-    assert set(cells) == set(NET.graph.names)
+    assert set(cells) == set(NET.graph.worked)
     assert {sheet for sheet, _ in cells.values()} == {"Network"}
     for name in NET.graph.givens:
         assert cells[name][1].value == NET.values[name]

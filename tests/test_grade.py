@@ -23,9 +23,11 @@ from sheetprop import graph as G
 from sheetprop import mistakes as M
 from sheetprop import reference as R
 from sheetprop.cli import main
-from sheetprop.grade import GradeOptions, grade_file, points_for
+from sheetprop.grade import GradeOptions, grade_file
+from sheetprop.judge import points_for
 from sheetprop.reports import exit_code
-from sheetprop.locate import aliases, normalise, parse_map
+from sheetprop.locate import parse_map
+from sheetprop.vocabulary import aliases, normalise
 from sheetprop.randomspec import random_spec
 from sheetprop.spec import load_spec, validate
 from sheetprop.network import with_epochs
@@ -97,7 +99,7 @@ def free_layout(spec, out, changes=None, drop=()):
         ws.cell(3, 1 + k, tutorial_label(name, 0))
         ws.cell(4, 1 + k, net.values[name])
         where[name] = ws.cell(4, 1 + k).coordinate
-    rest = [n for n in net.graph.names if n not in weights and n not in drop]
+    rest = [n for n in net.graph.worked if n not in weights and n not in drop]
     for row, name in enumerate(rest, start=6):
         where[name] = f"C{row}"
     for k, name in enumerate(rest):
@@ -152,7 +154,7 @@ def test_a_right_solution_typed_over_the_names_is_all_correct(good_report):
     assert r.error is None and r.all_right
     assert set(statuses(r).values()) == {"correct"}
     answers = [i for i in r.items if i.section != "given"]
-    assert len(answers) == 43 and r.score == r.max_score == 43
+    assert len(answers) == 43 and r.score == r.max_score == 39  # the frozen biases' 4 cells count no points
     assert all(i.found_by == "name" and i.cell.startswith("Network!D") for i in r.items)
     assert item(r, "net_h1").got == pytest.approx(0.3775)
     assert item(r, "new_w_5").got == pytest.approx(0.35891648)
@@ -323,10 +325,10 @@ def free(folder):
 def test_a_free_layout_is_found_by_labels_and_graded(free):
     report = grade_file(free, MAZUR)
     assert report.all_right, [(i.name, i.status, i.cell, i.diagnosis) for i in report.items if i.status != "correct"]
-    assert all(i.found_by.startswith("label") for i in report.items)
+    assert all(i.found_by.startswith(("structure, label", "label")) for i in report.items)
     assert item(report, "w_5").cell == "My work!E4"  # below its label in a header row
-    assert item(report, "net_h1").found_by == "label 'NET_H1' at My work!A13"
-    assert item(report, "E_total").found_by.startswith("label 'E total'")
+    assert item(report, "net_h1").found_by == "structure, label 'NET_H1' at My work!A13"
+    assert item(report, "E_total").found_by.startswith("structure, label 'E total'")
 
 
 def test_a_mistake_in_a_free_layout_is_diagnosed_and_carried_forward(folder):
@@ -344,10 +346,13 @@ def test_a_map_finds_what_labels_cannot(folder):
     ws["F1"] = "=" + "+".join(ws.cell(r, 3).coordinate for r in range(1, ws.max_row + 1)
                               if ws.cell(r, 1).value in ("E o1", "E O1", "E_O1", "E o2", "E O2", "E_O2"))
     wb.save(path)
-    assert item(grade_file(path, MAZUR), "E_total").status == "missing"
-    cell_map = parse_map("E_total: \"'My work'!F1\"", G.build(MAZUR).names)
+    unlabelled = item(grade_file(path, MAZUR), "E_total")  # its formula shows what it is
+    assert (unlabelled.status, unlabelled.cell, unlabelled.found_by) == ("correct", "My work!F1", "structure")
+    ws["F2"] = "=F1"
+    wb.save(path)  # a copy of it elsewhere: the instructor's map says which cell is the answer
+    cell_map = parse_map("E_total: \"'My work'!F2\"", G.build(MAZUR).names)
     it = item(grade_file(path, MAZUR, GradeOptions(cell_map=cell_map)), "E_total")
-    assert (it.status, it.cell, it.found_by) == ("correct", "My work!F1", "map")
+    assert (it.status, it.cell, it.found_by) == ("correct", "My work!F2", "map")
 
 
 def test_labels_are_matched_loosely():
@@ -441,7 +446,7 @@ def run(*args):
 def test_check_one_right_file_exits_0(good):
     result = run("check", good, "--spec", "mazur")
     assert result.exit_code == 0, result.output
-    assert "43 / 43 points (every answer is right)" in result.output.splitlines()[0]
+    assert "39 / 39 points (every answer is right)" in result.output.splitlines()[0]
     assert "found: 58 by name" in result.output
 
 
@@ -462,7 +467,7 @@ def test_check_many_files_json_csv_and_a_broken_one(good, bad, folder):
     assert [d["file"] for d in data] == [str(good), str(bad), str(broken)]
     assert set(data[0]) >= {"file", "score", "max_score", "error", "items"}
     assert set(data[0]["items"][0]) >= {"name", "cell", "status", "expected", "got", "diagnosis"}
-    assert data[1]["score"] == 42 and data[2]["error"] and data[2]["items"] == []
+    assert data[1]["score"] == 38 and data[2]["error"] and data[2]["items"] == []
     rows = csv_path.read_text().splitlines()
     assert rows[0].startswith("student,file,score,max_score,correct,carried_forward")
     assert rows[2].startswith("bob,") and "new_w_5: incorrect" in rows[2]
@@ -475,8 +480,8 @@ def test_check_many_files_prints_a_summary_table(good, bad):
     lines = result.output.splitlines()
     header = lines.index(next(line for line in lines if line.startswith("student")))
     assert "first mistake" in lines[header]
-    assert lines[header + 1].split()[:3] == ["good", "43/43", "-"]
-    assert lines[header + 2].split()[:3] == ["bob", "42/43", "new_w_5:"]
+    assert lines[header + 1].split()[:3] == ["good", "39/39", "-"]
+    assert lines[header + 2].split()[:3] == ["bob", "38/39", "new_w_5:"]
     detailed = run("check", good, bad, "--spec", "mazur", "--details").output
     assert detailed.count("found: 58 by name") == 2 and "against the gradient" in detailed
 
@@ -486,7 +491,7 @@ def test_check_writes_gradescope_results(bad, folder):
     result = run("check", bad, "--spec", "mazur", "--gradescope", out)
     assert result.exit_code == 1
     data = json.loads(out.read_text())
-    assert data["score"] == 42
+    assert data["score"] == 38
     tests = {t["name"]: t for t in data["tests"]}
     assert tests["new_w_5"]["status"] == "failed" and tests["new_w_5"]["max_score"] == 1
     assert "against the gradient" in tests["new_w_5"]["output"]

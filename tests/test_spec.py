@@ -24,7 +24,7 @@ def error_of(text, where="net.yaml"):
 
 
 def test_presets_are_listed_and_load():
-    assert preset_names() == ["hmkcode", "mazur", "perceptron", "vandermerwe", "xor"]
+    assert preset_names() == ["hmkcode", "mazur", "mazur-nobias", "perceptron", "vandermerwe", "xor"]
     for name in preset_names():
         spec = load_spec(name)
         assert spec.source == f"preset {name}"

@@ -1,0 +1,131 @@
+"""Grade a folder of real students' workbooks and, given a manifest of their truth, measure the grader.
+
+    python benchmarks/grade_real.py ../shared/students [--manifest ../shared/students/manifest.json]
+                                    [--no-spec] [--engine ironcalc] [--details]
+
+Each workbook is graded as `sheetprop check` grades it, each in a process of its own. With a
+manifest (a list of {file, spec, truth, training, …} as in ../shared/students/manifest.json)
+the measures of issue 10 are printed: quantities the student shows found at the right cell,
+status right, real mistakes flagged incorrect, right cells called incorrect, all-correct
+workbooks given full marks, row-per-iteration training tables checked, and the time per
+file. By default each file is graded against the spec its manifest entry describes (the
+assignment's network with the student's given values); with --no-spec the grader reads the
+network and its given values from the workbook, as `sheetprop check` does without --spec.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from sheetprop.batch import grade_files
+from sheetprop.grade import GradeOptions
+from sheetprop.limits import CHECK_MAX_MEMORY, CHECK_TIMEOUT
+from sheetprop.spec import validate
+
+STATUS = {"ok": "correct", "cf": "carried_forward", "wrong": "incorrect"}
+
+
+def spec_of(entry: dict):
+    """The assignment's network (Mazur's 2-2-2 sigmoid, no biases, half SSE) with the student's values."""
+    s = entry["spec"]
+    w = [s["initial_weights"][f"w{k}"] for k in range(1, 9)]
+    return validate({
+        "name": entry["file"], "layers": [2, 2, 2], "activation": "sigmoid", "bias": "none", "loss": "half_sse",
+        "weights": [[w[0:2], w[2:4]], [w[4:6], w[6:8]]], "learning_rate": s["eta"],
+        "data": [{"inputs": [s["inputs"]["i1"], s["inputs"]["i2"]], "targets": [s["targets"]["t1"], s["targets"]["t2"]]}],
+    }, where=entry["file"])
+
+
+def same_cell(a: str | None, b: str | None) -> bool:
+    norm = lambda ref: None if ref is None else ref.replace("'", "").replace("$", "")  # noqa: E731
+    return norm(a) == norm(b)
+
+
+def measure(entries: list[dict], reports: dict, details: bool) -> dict:
+    shown = found = status_right = 0
+    mistakes = flagged = false_alarms = 0
+    all_right_files = full_marks = 0
+    tables = tables_checked = 0
+    misses = []
+    for entry in entries:
+        report = reports[entry["file"]]
+        items = {i.name: i for i in report.items}
+        truth = {k: t for k, t in entry["truth"].items() if t.get("cell") and t.get("status")}
+        for name, t in truth.items():
+            shown += 1
+            item = items.get(name)
+            at = item is not None and same_cell(item.cell, t["cell"])
+            found += at
+            right = at and item.status == STATUS[t["status"]]
+            status_right += right
+            if t["status"] == "wrong":
+                mistakes += 1
+                flagged += bool(at and item.status == "incorrect")
+            elif at and item.status == "incorrect":
+                false_alarms += 1
+            if not right:
+                misses.append(f"{entry['file']}: {name}: truth {t['status']} at {t['cell']}; got "
+                              + (f"{item.status} at {item.cell} ({item.found_by}): {item.diagnosis[:90]}" if item else "nothing"))
+        if all(t["status"] == "ok" for t in truth.values()):
+            all_right_files += 1
+            full_marks += report.error is None and report.score == report.max_score > 0
+        main = entry.get("training", {}).get("main")
+        if main and main.get("iterations", 0) > 1:
+            tables += 1
+            want = "correct" if main.get("agreement") == "exact" and all(
+                t["status"] == "ok" for t in truth.values()) else "incorrect"
+            got = [t for t in getattr(report, "training", []) if t.get("sheet") == main["sheet"]]
+            tables_checked += bool(got and got[0].get("status") == want)
+    if details:
+        print("\n".join(misses))
+    return {"shown": shown, "found": found, "status_right": status_right, "mistakes": mistakes, "flagged": flagged,
+            "false_alarms": false_alarms, "all_right_files": all_right_files, "full_marks": full_marks,
+            "tables": tables, "tables_checked": tables_checked}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--manifest", type=Path)
+    parser.add_argument("--no-spec", action="store_true", help="let the grader read the network from each workbook")
+    parser.add_argument("--engine", default="ironcalc")
+    parser.add_argument("--details", action="store_true", help="list every quantity the grader got wrong")
+    args = parser.parse_args()
+    manifest = args.manifest or (args.folder / "manifest.json")
+    entries = json.loads(manifest.read_text()) if manifest.is_file() else [
+        {"file": p.name} for p in sorted(args.folder.glob("*.xlsx"))]
+    options = GradeOptions(engine=args.engine, timeout=CHECK_TIMEOUT, max_memory=CHECK_MAX_MEMORY)
+    reports, seconds = {}, {}
+    start = time.perf_counter()
+    for entry in entries:  # one at a time, so that each file's time is its own
+        spec = None if args.no_spec or "spec" not in entry else spec_of(entry)
+        began = time.perf_counter()
+        report, = grade_files([args.folder / entry["file"]], spec, options, jobs=1)
+        seconds[entry["file"]] = time.perf_counter() - began
+        reports[entry["file"]] = report
+    total = time.perf_counter() - start
+    for name, report in reports.items():
+        print(f"{name:<24} {report.score:g}/{report.max_score:g}  {seconds[name]:5.2f} s"
+              + (f"  error: {report.error}" if report.error else ""))
+    print(f"time: {total:.1f} s for {len(entries)} files; median {statistics.median(seconds.values()):.2f} s, "
+          f"slowest {max(seconds.values()):.2f} s")
+    if all("truth" in e for e in entries):
+        m = measure(entries, reports, args.details)
+        pct = lambda a, b: f"{100 * a / b:.1f}%" if b else "-"  # noqa: E731
+        print(f"quantities the student shows, found at the right cell: {m['found']}/{m['shown']} ({pct(m['found'], m['shown'])})")
+        print(f"status right (correct / carried forward / incorrect):  {m['status_right']}/{m['shown']} "
+              f"({pct(m['status_right'], m['shown'])})")
+        print(f"real mistakes flagged incorrect:                       {m['flagged']} of {m['mistakes']}")
+        print(f"right cells called incorrect:                          {m['false_alarms']}")
+        print(f"all-correct workbooks given full marks:                {m['full_marks']} of {m['all_right_files']}")
+        print(f"row-per-iteration training tables checked:             {m['tables_checked']} of {m['tables']}")
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Check a row-per-iteration table update by update, as the student's own run.
+
+Once the first update's quantities are found in a table's first rows, every later row holds
+the same quantities one row down. Each row is judged against the student's own previous
+row: every quantity must follow, by its rule, from the student's own values in its row (and
+each new weight from the row above), so one wrong formula copied down is one mistake, named
+where it first appears. The student's loss curve is also set beside the correct run with the
+student's own learning rate and given values.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from sheetprop import reference as R
+from sheetprop.cells import Ref
+from sheetprop.readbook import Formula, StudentBook
+from sheetprop.tables import Pasted, Table
+
+
+@dataclass
+class TableCheck:
+    sheet: str
+    eta: float | None
+    rows: int
+    status: str  # correct, incorrect, pasted
+    first_wrong: dict | None = None  # {"update", "name", "cell", "expected", "got"}
+    loss: list[float] = field(default_factory=list)  # the student's E_total, row by row
+    correct_loss: list[float] = field(default_factory=list)  # the correct run's, same learning rate and values
+    cell: str | None = None  # where the table starts
+
+    def to_json(self) -> dict:
+        worst = None
+        pairs = [(a, b) for a, b in zip(self.loss, self.correct_loss) if b]
+        if pairs:
+            worst = max(abs(a - b) / abs(b) for a, b in pairs)
+        return {"sheet": self.sheet, "cell": self.cell, "eta": self.eta, "rows": self.rows, "status": self.status,
+                "first_wrong": self.first_wrong, "loss_last": self.loss[-1] if self.loss else None,
+                "correct_last": self.correct_loss[-1] if self.correct_loss else None, "max_rel_deviation": worst}
+
+
+def check_table(table: Table, book: StudentBook, values: Mapping, sol: R.Solution, found: Mapping[str, Ref],
+                close) -> TableCheck:
+    """Judge every row of `table`; `found` holds where the first update's quantities are."""
+    graph = sol.graph
+    eta_cell = table.eta_cell(0)
+    eta = _number(book, values, eta_cell) if eta_cell else None
+    check = TableCheck(table.sheet, eta, table.rows, "correct", cell=str(Ref(table.sheet, table.first, min(table.columns or [0]))))
+    located = {name: cell for name, cell in found.items() if name in graph.quantities}
+    for k in range(table.rows):
+        student = {}
+        for name, cell in located.items():
+            value = _number(book, values, _shifted(table, cell, k, name))
+            if value is not None:
+                student[name] = value
+        if "E_total" in located and "E_total" in student:
+            check.loss.append(student["E_total"])
+        if check.first_wrong is not None:
+            continue
+        own = sol.own_values(student)
+        for name, cell in located.items():
+            q = graph[name]
+            if q.given or (q.kind == "new" and k == table.rows - 1):
+                continue
+            got_cell = _shifted(table, cell, k, name)
+            got = _number(book, values, got_cell)
+            expected = q.apply(own)
+            if expected is None:
+                continue
+            if got is None or not close(got, expected):
+                shown = _raw(book, values, got_cell)
+                check.status = "incorrect"
+                check.first_wrong = {"update": k, "name": name, "cell": str(got_cell), "expected": expected,
+                                     "got": shown}
+                break
+    check.correct_loss = _correct_run(sol, located, book, values, table)
+    return check
+
+
+def pasted(p: Pasted) -> TableCheck:
+    """A loss curve typed in as values: reported, never graded as right."""
+    return TableCheck(p.sheet, None, p.rows, "pasted", cell=str(Ref(p.sheet, p.first, min(p.columns))))
+
+
+def _shifted(table: Table, cell: Ref, k: int, name: str) -> Ref:
+    """Where a quantity of the first update is in update k: one row down per update when it is in
+    the table's first rows, the same cell when it is outside (η above the table, a block of givens)."""
+    if name == "eta":
+        return table.eta_cell(k) or cell
+    if cell.sheet == table.sheet and table.first <= cell.row <= table.first + 1:
+        return Ref(cell.sheet, cell.row + k, cell.col)
+    return cell
+
+
+def _number(book: StudentBook, values: Mapping, cell: Ref | None) -> float | None:
+    if cell is None:
+        return None
+    raw = book.cells.get(cell)
+    value = values.get(cell.key) if isinstance(raw, Formula) else raw
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _raw(book: StudentBook, values: Mapping, cell: Ref):
+    raw = book.cells.get(cell)
+    value = values.get(cell.key) if isinstance(raw, Formula) else raw
+    return value if value is None or isinstance(value, (int, float, str, bool)) else str(value)
+
+
+def _correct_run(sol: R.Solution, located: Mapping[str, Ref], book: StudentBook, values: Mapping,
+                 table: Table) -> list[float]:
+    """E_total of the correct run, from the student's own first-row values and learning rate."""
+    from dataclasses import replace
+
+    from sheetprop.network import Sample
+
+    spec = sol.spec
+    given = {name: v for name, cell in located.items() if sol.graph[name].given
+             and (v := _number(book, values, cell)) is not None}
+    params = R.Params.of(spec)
+    for p in sol.graph.params:
+        if p.name in given:
+            params.set(p, given[p.name])
+    eta = given.get("eta", spec.learning_rate)
+    data = list(spec.data)
+    if len(data) == 1 and len(sol.graph.suffixes) == 1:
+        inputs = tuple(given.get(f"i_{j + 1}", x) for j, x in enumerate(data[0].inputs))
+        targets = tuple(given.get(f"target_{lab}", t) for lab, t in zip(sol.graph.labels[-1], data[0].targets))
+        data = [Sample(inputs, targets)]
+    try:
+        run = replace(params.apply_to(spec), learning_rate=eta, data=tuple(data), epochs=max(1, table.rows - 1))
+        return R.losses(run, table.rows - 1)
+    except (ValueError, ArithmeticError):  # a run that overflows has no curve to compare
+        return []
