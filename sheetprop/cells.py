@@ -11,7 +11,7 @@ import re
 from functools import lru_cache
 from typing import NamedTuple
 
-from xlsxwriter.utility import quote_sheetname, xl_cell_to_rowcol, xl_col_to_name
+from xlsxwriter.utility import quote_sheetname, xl_cell_to_rowcol, xl_col_to_name  # type: ignore[import-untyped]
 
 _QUALIFIED = re.compile(r"^(?:'((?:[^']|'')+)'|([^'!]+))!(\$?[A-Za-z]{1,3}\$?\d+)$")
 _CELL = re.compile(r"^\$?[A-Za-z]{1,3}\$?\d+$")

@@ -183,14 +183,19 @@ def build(spec: Spec) -> Graph:
     def carried(layer: int, i: int, s: str) -> str:
         return N.value_name(layer, labels[layer][i]) + s
 
+    # the rule of each quantity below: the names it takes, in floats and as an Excel formula
+    inputs: Sequence[str]
+    fn: Callable[[Sequence[float]], float]
+    excel: Callable[[Sequence[str]], str]
+
     # forward pass
     for layer in range(1, n_layers):
         act = ops.activation(spec.layers[layer].activation)
         for j, lab in enumerate(labels[layer]):
             ws = [w_of[(layer, j, i)] for i in range(spec.sizes[layer - 1])]
             b = bias_of(layer, j)
-            shown = [labels[0][i] if layer == 1 else f"out_{labels[layer - 1][i]}" for i in range(len(ws))]
-            maths = " + ".join(f"{w.symbol}·{x}" for w, x in zip(ws, shown)) + (f" + {symbol[b]}" if b else "")
+            shown_xs = [labels[0][i] if layer == 1 else f"out_{labels[layer - 1][i]}" for i in range(len(ws))]
+            maths = " + ".join(f"{w.symbol}·{x}" for w, x in zip(ws, shown_xs)) + (f" + {symbol[b]}" if b else "")
             for slot, s in enumerate(sfx):
                 xs = [carried(layer - 1, i, s) for i in range(len(ws))]
                 add(name=f"net_{lab}{s}", base=f"net_{lab}", kind="net", section="forward", label=f"net input of {lab}",
@@ -201,9 +206,9 @@ def build(spec: Spec) -> Graph:
             for slot, s in enumerate(sfx):
                 nets = [f"net_{m}{s}" for m in labels[layer]]
                 if act.layerwise:
-                    inputs, fn, excel = nets, _layerwise(act, j), (lambda r, j=j, act=act: act.layer_excel(j, r))
+                    inputs, fn, excel = nets, _layerwise(act, j), _layerwise_excel(act, j)
                 else:
-                    inputs, fn, excel = [nets[j]], (lambda v, act=act: act.value(v[0])), (lambda r, act=act: act.excel(r[0]))
+                    inputs, fn, excel = [nets[j]], _elementwise(act), _elementwise_excel(act)
                 add(name=f"out_{lab}{s}", base=f"out_{lab}", kind="out", section="forward", label=f"output of {lab}",
                     maths=f"out_{lab} = " + act.symbols.format(net=f"net_{lab}"), inputs=tuple(inputs), fn=fn,
                     excel=excel, layer=layer, neuron=lab, index=j, slot=slot)
@@ -259,15 +264,12 @@ def build(spec: Spec) -> Graph:
                 shown = f"∂out_{lab}/∂net_{lab} = " + act.derivative_symbols.format(out=f"out_{lab}", net=f"net_{lab}")
                 for slot, s in enumerate(sfx):
                     if act.constant_derivative:  # a constant: typing it is right, it depends on nothing
-                        inputs, fn = (), (lambda v, act=act: act.derivative(0.0, 0.0))
-                        excel = lambda r, act=act: act.excel_derivative("", "")  # noqa: E731
+                        inputs = ()
                     else:
                         inputs = (f"out_{lab}{s}", f"net_{lab}{s}")
-                        fn = lambda v, act=act: act.derivative(v[0], v[1])  # noqa: E731
-                        excel = lambda r, act=act: act.excel_derivative(r[0], r[1])  # noqa: E731
                     add(name=f"dout_dnet_{lab}{s}", base=f"dout_dnet_{lab}", kind="dout_dnet", section="backward",
-                        label=f"∂out/∂net of {lab}", maths=shown, inputs=inputs, fn=fn, excel=excel,
-                        layer=layer, neuron=lab, index=j, slot=slot)
+                        label=f"∂out/∂net of {lab}", maths=shown, inputs=inputs, fn=_derivative(act),
+                        excel=_derivative_excel(act), layer=layer, neuron=lab, index=j, slot=slot)
         for j, lab in enumerate(labels[layer]):
             for slot, s in enumerate(sfx):
                 if act.layerwise:
@@ -287,6 +289,7 @@ def build(spec: Spec) -> Graph:
     over = f"{spec.reduction} over the batch of " if nb > 1 else ""
     for p in params:
         if p.kind == "w":
+            assert p.row is not None and p.col is not None  # a weight has both
             lab = labels[p.layer][p.row]
             src = N.value_name(p.layer - 1, labels[p.layer - 1][p.col])
             inputs = tuple(x for s in sfx for x in (f"delta_{lab}{s}", f"{src}{s}"))
@@ -344,6 +347,31 @@ def _net_excel(n: int, has_bias: bool) -> Callable[[Sequence[str]], str]:
 
 def _layerwise(act: ops.Activation, j: int) -> Callable[[Sequence[float]], float]:
     return lambda v: act.layer_values(v)[j]
+
+
+def _layerwise_excel(act: ops.Activation, j: int) -> Callable[[Sequence[str]], str]:
+    return lambda r: act.layer_excel(j, r)
+
+
+def _elementwise(act: ops.Activation) -> Callable[[Sequence[float]], float]:
+    return lambda v: act.value(v[0])
+
+
+def _elementwise_excel(act: ops.Activation) -> Callable[[Sequence[str]], str]:
+    return lambda r: act.excel(r[0])
+
+
+def _derivative(act: ops.Activation) -> Callable[[Sequence[float]], float]:
+    """∂out/∂net from (out, net); a constant derivative takes no inputs."""
+    if act.constant_derivative:
+        return lambda v: act.derivative(0.0, 0.0)
+    return lambda v: act.derivative(v[0], v[1])
+
+
+def _derivative_excel(act: ops.Activation) -> Callable[[Sequence[str]], str]:
+    if act.constant_derivative:
+        return lambda r: act.excel_derivative("", "")
+    return lambda r: act.excel_derivative(r[0], r[1])
 
 
 def _dot(n: int) -> Callable[[Sequence[float]], float]:

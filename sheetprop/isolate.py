@@ -138,12 +138,14 @@ class Job:
         """Stop the child: SIGTERM (it cleans up what it started), then SIGKILL after STOP_GRACE."""
         process = self._process
         if process.is_alive():
+            pid = process.pid
+            assert pid is not None  # a started process has one
             with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGTERM)
+                os.kill(pid, signal.SIGTERM)
             process.join(STOP_GRACE)
             if process.is_alive():
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(process.pid, signal.SIGKILL)
+                    os.kill(pid, signal.SIGKILL)
         process.join(5)
         self._recv.close()
 

@@ -165,6 +165,7 @@ def _given(sheet: _Sheet, graph: G.Graph, values: dict[str, float]) -> None:
     sheet.row += 1
     for p in graph.params:
         if p.kind == "w":
+            assert p.row is not None and p.col is not None  # a weight has both
             sheet.labels(f"weight {p.symbol}", p.name, f"from {labels[p.layer - 1][p.col]} to {labels[p.layer][p.row]}")
         else:
             where = f"layer {p.layer}" if p.row is None else labels[p.layer][p.row]

@@ -24,7 +24,7 @@ def random_spec(seed: int, max_layers: int = 3, max_width: int = 4, max_samples:
         out_act = rng.choice([a for a in ELEMENTWISE if ops.activation(a).bounded01])
     else:
         out_act = rng.choice(ELEMENTWISE)
-    layers = [sizes[0]]
+    layers: list[int | dict[str, int | str]] = [sizes[0]]
     for layer in range(1, n_layers + 1):
         act = out_act if layer == n_layers else rng.choice(ELEMENTWISE)
         layers.append({"size": sizes[layer], "activation": act, "bias": rng.choice(("none", "shared", "per_neuron"))})

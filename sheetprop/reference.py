@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, Sequence
 
 from sheetprop import graph as G
 from sheetprop import names as N
@@ -38,12 +38,14 @@ class Params:
 
     def value(self, p: N.Param) -> float:
         if p.kind == "w":
+            assert p.row is not None and p.col is not None  # a weight has both
             return self.weights[p.layer - 1][p.row][p.col]
         b = self.biases[p.layer - 1]
         return b if p.row is None else b[p.row]
 
     def set(self, p: N.Param, value: float) -> None:
         if p.kind == "w":
+            assert p.row is not None and p.col is not None
             self.weights[p.layer - 1][p.row][p.col] = value
         elif p.row is None:
             self.biases[p.layer - 1] = value
@@ -145,6 +147,7 @@ def sample_gradient(p: N.Param, trace: SampleTrace) -> float:
     """∂E_sample/∂p: δ·out of the input for a weight; δ (or Σδ over the layer) for a bias."""
     d = trace.deltas[p.layer]
     if p.kind == "w":
+        assert p.row is not None and p.col is not None
         return d[p.row] * trace.outs[p.layer - 1][p.col]
     if p.row is not None:
         return d[p.row]
@@ -258,13 +261,19 @@ def value(q: G.Quantity, step: Step) -> float:
     if kind == "target":
         return sample.targets[q.index]
     if kind == "E_o":
+        assert q.index is not None
         return trace.E_terms[q.index]
     if kind == "E_sample":
         return trace.E
     layer, j = q.layer, q.index
-    table = {"net": trace.nets, "out": trace.outs, "dE_dout": trace.dE_dout, "dout_dnet": trace.dout_dnet,
-             "delta": trace.deltas}[kind]
-    return table[layer][j]
+    tables: dict[str, Sequence[Sequence[float] | None]] = {
+        "net": trace.nets, "out": trace.outs, "dE_dout": trace.dE_dout, "dout_dnet": trace.dout_dnet,
+        "delta": trace.deltas}
+    table = tables[kind]
+    assert layer is not None and j is not None  # a neuron's quantity
+    row = table[layer]
+    assert row is not None  # only a softmax layer has no dout_dnet, and no such quantity
+    return row[j]
 
 
 @dataclass(frozen=True)

@@ -179,7 +179,7 @@ def _problems(formula: str, bad: Mapping[str, str]) -> tuple[str | None, list[st
         tokens = Tokenizer(formula).items
     except Exception:  # noqa: BLE001 - the tokenizer's errors on malformed text
         return "cannot be read as a formula; check its brackets and quotes", []
-    operands = []
+    operands: list[str] = []
     for token in tokens:
         if token.type == Token.FUNC and token.subtype == Token.OPEN:
             problem = _function_problem(token.value[:-1])
@@ -244,7 +244,7 @@ def _operand_problem(operand: str, bad: Mapping[str, str]) -> str | None:
 
 def reference_area(ref: str) -> int | None:
     """How many cells `A1`, `A1:C3`, `A:C` or `1:3` covers; None when it is no such reference."""
-    from xlsxwriter.utility import xl_cell_to_rowcol
+    from xlsxwriter.utility import xl_cell_to_rowcol  # type: ignore[import-untyped]
 
     if re.fullmatch(_CELL, ref):
         return 1

@@ -12,7 +12,7 @@ import math
 import random
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -146,7 +146,7 @@ class _Checker:
     def __init__(self, where: str):
         self.where = where
 
-    def fail(self, fieldname: str, message: str):
+    def fail(self, fieldname: str, message: str) -> NoReturn:
         raise SpecError(f"{self.where}: {fieldname}: {message}")
 
     def number(self, value, fieldname: str) -> float:
@@ -287,13 +287,13 @@ def validate(raw: Any, where: str = "<spec>", default_name: str = "network",
 
     budget(1)
 
-    for index, layer in enumerate(layers[1:], start=1):
-        act = ops.activation(layer.activation)
+    for index, lay in enumerate(layers[1:], start=1):
+        act = ops.activation(lay.activation)
         if act.output_only and index != n_out:
             c.fail(f"layers[{index}].activation", f"{act.name} is allowed on the output layer only")
         if act.losses is not None and loss not in act.losses:
             c.fail("loss", f"{act.name} outputs go with loss {' or '.join(act.losses)}, not {loss}")
-        if act.layerwise and layer.size < 2:
+        if act.layerwise and lay.size < 2:
             c.fail(f"layers[{index}].size", f"a {act.name} layer needs at least 2 neurons")
     out_activation = ops.activation(layers[-1].activation)
     if ops.loss(loss).needs_probabilities and not out_activation.bounded01:
@@ -375,7 +375,8 @@ def validate(raw: Any, where: str = "<spec>", default_name: str = "network",
     raw_weights = raw.get("weights")
     if raw_weights is not None and (not isinstance(raw_weights, list) or len(raw_weights) != n_out):
         c.fail("weights", f"must be a list with one matrix per non-input layer ({n_out})")
-    weights, biases = [], []
+    weights: list[tuple[tuple[float, ...], ...]] = []
+    biases: list[float | tuple[float, ...] | None] = []
     for layer in range(1, len(sizes)):
         rows, cols = sizes[layer], sizes[layer - 1]
         f = f"weights[{layer - 1}]"
@@ -385,12 +386,12 @@ def validate(raw: Any, where: str = "<spec>", default_name: str = "network",
         else:
             if not isinstance(given, list) or len(given) != rows:
                 c.fail(f, f"must be {rows} rows (one per neuron of layer {layer}) of {cols} weights, got {_shape(given)}")
-            matrix = []
+            given_rows = []
             for j, row in enumerate(given):
                 if not isinstance(row, list) or len(row) != cols:
                     c.fail(f"{f}[{j}]", f"must hold {cols} weights (one per input of layer {layer}), got {_shape(row)}")
-                matrix.append(tuple(c.number(v, f"{f}[{j}][{i}]") for i, v in enumerate(row)))
-            matrix = tuple(matrix)
+                given_rows.append(tuple(c.number(v, f"{f}[{j}][{i}]") for i, v in enumerate(row)))
+            matrix = tuple(given_rows)
         weights.append(matrix)
 
         mode = layers[layer].bias

@@ -44,7 +44,7 @@ def plain_worksheet_class():
     TANH, MAX, IF, SUM, AVERAGE, ABS), so that pass is skipped: it was 60 % of the time
     taken to write a 10,000-update Training sheet.
     """
-    from xlsxwriter.worksheet import Worksheet
+    from xlsxwriter.worksheet import Worksheet  # type: ignore[import-untyped]
 
     class PlainFormulaWorksheet(Worksheet):
         def _prepare_formula(self, formula, expand_future_functions=False):
@@ -56,7 +56,7 @@ def plain_worksheet_class():
 @contextlib.contextmanager
 def open_workbook(out: str | Path) -> Iterator:
     """An XlsxWriter workbook in constant-memory mode that becomes `out` when the block succeeds."""
-    import xlsxwriter  # lazily: keeps `import sheetprop` light
+    import xlsxwriter  # type: ignore[import-untyped]  # lazily: keeps `import sheetprop` light
 
     with files.replacing(out, suffix=".xlsx") as tmp, tempfile.TemporaryDirectory(prefix="sheetprop-xlsx-") as spool:
         wb = xlsxwriter.Workbook(str(tmp), {"constant_memory": True, "strings_to_formulas": False,

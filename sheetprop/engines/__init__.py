@@ -159,7 +159,7 @@ def formula_cells(path) -> list[tuple[str, int, int]]:
 @functools.lru_cache(maxsize=None)
 def column_letters(column: int) -> str:
     """The letters of a 1-based column: column_letters(28) == "AB"."""
-    from xlsxwriter.utility import xl_col_to_name
+    from xlsxwriter.utility import xl_col_to_name  # type: ignore[import-untyped]
 
     return xl_col_to_name(column - 1)
 

@@ -28,11 +28,11 @@ from sheetprop.engines import CellError, EngineError, EngineUnavailable, Results
 from sheetprop.errors import one_line
 
 try:
-    import formulas
+    import formulas  # type: ignore[import-untyped]
     import numpy
-    from formulas.errors import FormulaError
-    from formulas.tokens.operand import XlError
-    from schedula import EMPTY
+    from formulas.errors import FormulaError  # type: ignore[import-untyped]
+    from formulas.tokens.operand import XlError  # type: ignore[import-untyped]
+    from schedula import EMPTY  # type: ignore[import-untyped]
 except ImportError as exc:
     raise EngineUnavailable(f"the formulas engine is not installed ({one_line(exc)}); pip install formulas") from exc
 

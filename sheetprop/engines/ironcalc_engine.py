@@ -70,7 +70,7 @@ def evaluate(path, timeout=None) -> Results:
     value_of, type_of = model.get_cell_value, model.get_cell_type
     values: dict[tuple[str, str], object] = {}
     for index, row, col in cells:  # a 300,000-cell Training sheet: keep this loop lean
-        value = value_of(index, row, col)
+        value: object = value_of(index, row, col)
         if type_of(index, row, col) is error:
             value = CellError(str(value))
         elif type(value) is int:

@@ -42,8 +42,8 @@ def evaluate(path, timeout=None) -> dict[tuple[str, str], object]:
     exe = soffice()
     if exe is None:
         raise EngineUnavailable(f"LibreOffice is not installed (no soffice on PATH); {INSTALL}")
-    with tempfile.TemporaryDirectory(prefix="sheetprop-lo-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="sheetprop-lo-") as tmp_name:
+        tmp = Path(tmp_name)
         profile = tmp / "profile"
         (profile / "user").mkdir(parents=True)
         (profile / "user" / "registrymodifications.xcu").write_text(RECALC_ALWAYS, encoding="utf-8")
