@@ -126,7 +126,17 @@ def _grade(report: FileReport, book: StudentBook, results: Results, spec: Spec |
     sol = R.solve(spec)
     table = main_table(tables, sol, results, book) if tables else None
     found = locate(book, sol.graph.names, dict(options.cell_map), sol=sol, deps=deps, values=results, table=table)
-    report.items = judge_items(sol, book, found, results, options, held)
+    cells = {name: loc.cell for name, loc in found.items()}
+    results, substituted = _substitute_broken(report, book, results, sol, cells, deps, options)
+    names_of = {cell: name for name, cell in cells.items()}
+    stop = set(cells.values())
+    sources = {name: deps.sources(cell, stop) for name, cell in cells.items() if deps.is_formula(cell)}
+    uses = {name: {names_of[c] for c in traced if c in names_of} for name, traced in sources.items()}
+    report.items = judge_items(sol, book, found, results, options, held, uses, sources)
+    for item in report.items:
+        cell = cells.get(item.name)
+        if cell in substituted and item.status != "error":
+            item.diagnosis = (item.diagnosis + "; " if item.diagnosis else "") + substituted[cell]
     report.max_score = round(sum(i.max_points for i in report.items), 6)
     report.score = round(sum(i.points for i in report.items), 6)
     near = lambda a, b: close(a, b, options.tol)  # noqa: E731
@@ -139,6 +149,61 @@ def _grade(report: FileReport, book: StudentBook, results: Results, spec: Spec |
             checks.append(_check_other(other, table, book, results, sol, deps, found, near))
     checks += [pasted(p) for p in find_pasted(book, deps, tables)]
     report.training = [c.to_json() for c in checks]
+
+
+def _substitute_broken(report: FileReport, book: StudentBook, results: Results, sol: R.Solution,
+                       cells: dict[str, Ref], deps: Dependencies, options: GradeOptions) -> tuple[Results, dict]:
+    """When a quantity's cell is an error (a cycle, a held link, a function the engine lacks), the
+    workbook is recomputed with the correct value in its place, so that every cell that depends
+    on it is judged on its own formula; those cells say so. Returns the values to judge with and
+    {cell: what was substituted}."""
+    from sheetprop.engines import CellError
+
+    errors = {name: cell for name, cell in cells.items()
+              if deps.is_formula(cell) and isinstance(results.get(cell.key), CellError)}
+    stop = set(cells.values())
+    bad = set(errors.values())
+    broken = {name: cell for name, cell in errors.items()  # the first in each chain of errors
+              if not any(c in bad and c != cell for c in deps.sources(cell, stop))}
+    if not broken:
+        return results, {}
+    student = {}
+    for name, cell in cells.items():
+        raw = book.cells.get(cell)
+        value = results.get(cell.key) if isinstance(raw, Formula) else raw
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            student[name] = float(value)
+    own = sol.own_values(student)
+    values = {cell: own[name] for name, cell in broken.items()}
+    depends: dict[Ref, list[str]] = {}
+    for name, cell in broken.items():
+        todo, seen = list(deps.users.get(cell, ())), set()
+        while todo:
+            user = todo.pop()
+            if user in seen:
+                continue
+            seen.add(user)
+            depends.setdefault(user, []).append(name)
+            todo.extend(deps.users.get(user, ()))
+    if not depends:
+        return results, {}
+    import tempfile
+
+    from sheetprop.engines.clean import copy_with_values
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="sheetprop-", dir=options.scratch) as folder:
+            fixed = _evaluate(copy_with_values(Path(report.file), values, Path(folder)), options)
+    except Exception:  # noqa: BLE001 - without the second reading the dependants stay errors, as before
+        return results, {}
+    merged = Results(results, results.held, results.held_names)
+    notes = {}
+    for user, names in depends.items():
+        if user.key in fixed and user not in values:
+            merged[user.key] = fixed[user.key]
+            shown = ", ".join(f"{n} ({results.get(broken[n].key)})" for n in names)
+            notes[user] = f"judged with the correct value in place of the error in {shown}"
+    return merged, notes
 
 
 def _check_other(other: Table, main: Table | None, book: StudentBook, results: Results, sol: R.Solution,

@@ -142,7 +142,13 @@ def _is_number(x) -> bool:
 
 
 def judge_items(sol: R.Solution, book: StudentBook, found: dict[str, Location], results: dict,
-                 options: Marking, held: dict) -> list[Item]:
+                 options: Marking, held: dict, uses: Mapping[str, set[str]] | None = None,
+                 sources: Mapping[str, set[Ref]] | None = None) -> list[Item]:
+    """Judge every quantity. `uses` says which found quantities each found formula leads back to
+    (to confirm a mistake by its precedents), `sources` which cells (to tell a formula that only
+    points at a typed number)."""
+    uses = uses or {}
+    sources = sources or {}
     tol = options.tol
     near = lambda a, b: close(a, b, tol)  # noqa: E731
     reads = {name: _read(book, found.get(name), results, tol, held) for name in sol.graph.names}
@@ -179,7 +185,8 @@ def judge_items(sol: R.Solution, book: StudentBook, found: dict[str, Location], 
         elif r.kind == "text" or (r.kind == "formula" and not _is_number(r.value)):
             item.status = "incorrect"
             item.diagnosis = "the formula gives an empty value" if r.value is None else f"holds {r.value!r}, not a number"
-        elif rule is not None and rule.inputs and (r.kind == "number" or not _references(r.formula)):
+        elif rule is not None and rule.inputs and (r.kind == "number" or not _references(r.formula)
+                                                   or _points_at_a_number(book, sources.get(name), found)):
             item.status = "hardcoded"
             right = "" if near(r.value, sol.values[name]) else " (and it is not the right value)"
             item.diagnosis = (f"typed the number {r.value:g}{right}: write a formula that computes it from "
@@ -191,7 +198,7 @@ def judge_items(sol: R.Solution, book: StudentBook, found: dict[str, Location], 
             d = M.given_diagnosis(sol, name, r.value, student, near)
             item.diagnosis, item.mistake = d.text, d.mistake
         else:
-            _judge(item, sol, rule, r.value, own, own0, near)
+            _judge(item, sol, rule, r.value, own, own0, near, uses.get(name), set(student))
         if r.stale is not None:
             item.stale = True
             item.diagnosis = _join(item.diagnosis, f"the file stores {_plain(r.stale)!r} here but the formula gives "
@@ -205,7 +212,18 @@ def judge_items(sol: R.Solution, book: StudentBook, found: dict[str, Location], 
     return items
 
 
-def _judge(item: Item, sol: R.Solution, rule: Quantity, got: float, own, own0, near) -> None:
+def _points_at_a_number(book: StudentBook, cells: set[Ref] | None, found: Mapping[str, Location]) -> bool:
+    """A formula that only points at one typed number (`=Z1`, Z1 holding 0.3775), none of the given values."""
+    if not cells or len(cells) != 1:
+        return False
+    cell = next(iter(cells))
+    raw = book.cells.get(cell)
+    given = any(loc.cell == cell for loc in found.values())
+    return isinstance(raw, (int, float)) and not isinstance(raw, bool) and not given
+
+
+def _judge(item: Item, sol: R.Solution, rule: Quantity, got: float, own, own0, near,
+           used: set[str] | None = None, shown: set[str] | frozenset[str] = frozenset()) -> None:
     mine = rule.apply(own)
     if not (mine is not None and near(got, mine)) and own0 is not own:
         with_zeros = rule.apply(own0)
@@ -218,7 +236,7 @@ def _judge(item: Item, sol: R.Solution, rule: Quantity, got: float, own, own0, n
                           if differing else "right given your own inputs")
         return
     item.status = "incorrect"
-    found = M.diagnose(sol, rule, got, own, near)
+    found = M.diagnose(sol, rule, got, own, near, used, shown)
     if found:
         item.mistake, item.diagnosis = found.mistake, found.text
     elif mine is not None:

@@ -28,19 +28,73 @@ class Diagnosis:
     text: str  # what the student did and what to do instead
 
 
-Candidate = tuple[str, "float | None", str]
+Candidate = tuple  # (mistake, value or None, text) or (mistake, value, text, names the formula must use)
 Close = Callable[[float, float], bool]
 
 
-def diagnose(sol: R.Solution, q: Quantity, got: float, own: Mapping[str, float], close: Close) -> Diagnosis | None:
-    """The mistake that turns the student's inputs into `got`, if one does."""
+def diagnose(sol: R.Solution, q: Quantity, got: float, own: Mapping[str, float], close: Close,
+             used: set[str] | None = None, shown: set[str] | frozenset[str] = frozenset()) -> Diagnosis | None:
+    """The mistake that turns the student's inputs into `got`, if one does.
+
+    `used` is what the student's formula uses (the quantities found that its precedents lead
+    to): a mistake that implies a precedent (the updated weights, the wrong neuron's
+    activation) is named only when the formula has it. Factors the student does not show
+    (`shown` lacks them: ∂E/∂out, ∂out/∂net, δ folded into a gradient) are tried too: a
+    mistake in one of them, carried through to `q`, names it.
+    """
     right = q.apply(own)
-    for mistake, value, text in candidates(sol, q, own):
+    for candidate in _confirmed(candidates(sol, q, own), used):
+        mistake, value, text = candidate[:3]
         if value is None or (right is not None and close(value, right)):
             continue  # this mistake makes no difference here
         if close(value, got):
             return Diagnosis(mistake, text)
+    for upstream in _folded(sol, q, shown):
+        u = sol.graph[upstream]
+        u_right = u.apply(own)
+        for candidate in _confirmed(candidates(sol, u, own), used):
+            mistake, value, text = candidate[:3]
+            if value is None or (u_right is not None and close(value, u_right)):
+                continue
+            carried = _carry(sol, upstream, value, q, own, shown)
+            if carried is not None and close(carried, got) and not (right is not None and close(carried, right)):
+                return Diagnosis(mistake, f"in {upstream} (folded into {q.name}): {text}")
     return None
+
+
+def _confirmed(found: Iterator[Candidate], used: set[str] | None) -> Iterator[Candidate]:
+    """The candidates whose implied precedents the formula has (all of them when unknown)."""
+    for candidate in found:
+        needs = candidate[3] if len(candidate) > 3 else None
+        if used is None or not needs or set(needs) <= used:
+            yield candidate
+
+
+def _folded(sol: R.Solution, q: Quantity, shown: set[str] | frozenset[str]) -> list[str]:
+    """The quantities `q`'s rule uses through factors the student does not show, nearest first."""
+    graph, order, todo, seen = sol.graph, [], list(q.inputs), set()
+    while todo:
+        name = todo.pop(0)
+        if name in seen or name in shown or graph[name].given:
+            continue
+        seen.add(name)
+        order.append(name)
+        todo.extend(graph[name].inputs)
+    return order
+
+
+def _carry(sol: R.Solution, upstream: str, value: float, q: Quantity, own: Mapping[str, float],
+           shown: set[str] | frozenset[str]) -> float | None:
+    """`q` recomputed with `upstream` at `value`, and everything in between that is not shown."""
+    values = dict(own)
+    values[upstream] = value
+    between = sol.graph.downstream(upstream)
+    for x in sol.graph:
+        if x.name in between and x.name not in shown and x.name != q.name and not x.given:
+            result = x.apply(values)
+            if result is not None:
+                values[x.name] = result
+    return q.apply(values)
 
 
 def given_diagnosis(sol: R.Solution, name: str, got: float, student: Mapping[str, float], close: Close) -> Diagnosis:
@@ -101,7 +155,11 @@ def _net_candidates(sol: R.Solution, q: Quantity, own) -> Iterator[Candidate]:
         nets = {x: _twin(sol, x, "net") for x in outs}
         yield ("net_instead_of_out", _with(q, own, **{x: own.get(n) for x, n in nets.items() if n}),
                f"used the net inputs {_and([n for n in nets.values() if n])} where the outputs "
-               f"{_and(outs)} belong: a layer passes on its activations")
+               f"{_and(outs)} belong: a layer passes on its activations", {n for n in nets.values() if n})
+        for x in outs:
+            for other in sol.graph.siblings(x):
+                yield ("wrong_activation", _with(q, own, **{x: own.get(other)}),
+                       f"used {sol.graph[other].base} where {sol.graph[x].base} belongs in {q.name}", {other})
 
 
 def _out_candidates(sol: R.Solution, q: Quantity, own) -> Iterator[Candidate]:
@@ -143,6 +201,8 @@ def _dE_dout_candidates(sol: R.Solution, q: Quantity, own) -> Iterator[Candidate
         shown = _grad_text(sol, q)
         yield ("target_minus_output", -right,
                f"wrote ∂E/∂out as (target − out); the sign is the other way round: {shown}")
+        t, o = q.inputs
+        yield ("error_as_product", own[o] * own[t], f"wrote the output error as a product {o}·{t}: {shown}")
         if loss.half is True:
             yield ("half_dropped_in_gradient", 2 * right,
                    f"differentiated (t − o)² although the loss is ½·(t − o)²: {shown}")
@@ -159,7 +219,7 @@ def _dE_dout_candidates(sol: R.Solution, q: Quantity, own) -> Iterator[Candidate
     new = {w: _new(sol, w) for w in weights}
     yield ("updated_weights", _with(q, own, **{w: own.get(new[w]) for w in weights}),
            f"used the updated weights {_and(list(new.values()))}; use the weights from before the update "
-           f"({_and(weights)})")
+           f"({_and(list(weights))})", set(new.values()))
     if n > 1:
         for d, w in zip(deltas, weights):
             yield ("one_output_only", own[d] * own[w],
@@ -181,7 +241,15 @@ def _dout_dnet_candidates(sol: R.Solution, q: Quantity, own) -> Iterator[Candida
     shown = f"{q.name} = " + act.derivative_symbols.format(out=out, net=net_)
     if "{out}" in act.derivative_symbols:  # written with out: taking it of net is the mistake
         yield ("derivative_of_net", act.derivative(own[net_], own[net_]),
-               f"took the derivative of {net_} instead of {out}: {shown}")
+               f"took the derivative of {net_} instead of {out}: {shown}", {net_})
+    for other in sol.graph.siblings(out):  # the commonest slip: a_h1·(1 − a_h1) for every hidden weight
+        other_net = _twin(sol, other, "net")
+        if other_net is None:
+            continue
+        uses = {other} if "{out}" in act.derivative_symbols else {other_net}
+        yield ("wrong_neuron_derivative", act.derivative(own[other], own[other_net]),
+               f"took the derivative of the wrong neuron: {act.derivative_symbols.format(out=other, net=other_net)} "
+               f"where {act.derivative_symbols.format(out=out, net=net_)} belongs", uses)
     if act is not ops.SIGMOID:
         yield ("wrong_derivative", ops.SIGMOID.derivative(own[out], own[net_]),
                f"used the sigmoid's derivative out·(1 − out), but {q.neuron}'s activation is {act.name}: {shown}")
@@ -234,14 +302,17 @@ def _grad_candidates(sol: R.Solution, q: Quantity, own) -> Iterator[Candidate]:
             for k, other in enumerate(per_slot[0]):
                 changed = {q.inputs[2 * s + position]: own[per_slot[s][k]] for s in range(nb)}
                 yield ("wrong_neuron", _with(q, own, **changed),
-                       f"used {base(other)} where {base(first)} belongs: {shown}")
+                       f"used {base(other)} where {base(first)} belongs: {shown}",
+                       {per_slot[s][k] for s in range(nb)} if position == 1 else None)
+        if nb == 1:
+            yield from _missing_brackets(sol, q, own)
         if p.layer > 1:
             outs = [x for x in q.inputs if sol.graph[x].kind == "out"]
             nets = {x: _twin(sol, x, "net") for x in outs}
             if all(nets.values()):
                 yield ("net_instead_of_out", _with(q, own, **{x: own.get(n) for x, n in nets.items() if n}),
                        f"used {base(nets[outs[0]] or '')} where {base(outs[0])} belongs: "
-                       "a weight's gradient is δ times the activation it carries")
+                       "a weight's gradient is δ times the activation it carries", {n for n in nets.values() if n})
     yield ("eta_in_gradient", own["eta"] * right, f"multiplied {q.name} by eta: eta belongs in the update only")
 
 
@@ -261,11 +332,42 @@ def _new_candidates(sol: R.Solution, q: Quantity, own) -> Iterator[Candidate]:
         yield ("bias_not_trained", own[name], f"left {name} unchanged, but the biases are trained here: {shown}")
     mistake = "weights_swapped" if p.kind == "w" else "wrong_parameter"
     for other in sol.graph.params:
-        if other.kind == p.kind and other.layer == p.layer and other != p:
+        if other.kind == p.kind and other != p:
             yield (mistake, own[other.name] - eta * own[f"grad_{other.name}"],
-                   f"computed {q.name} from {other.name} and grad_{other.name}: {shown}")
-            yield (mistake, own[name] - eta * own[f"grad_{other.name}"],
-                   f"used grad_{other.name} where grad_{name} belongs: {shown}")
+                   f"computed {q.name} from {other.name} and grad_{other.name}: {shown}",
+                   {other.name, f"grad_{other.name}"})
+            yield ("wrong_gradient", own[name] - eta * own[f"grad_{other.name}"],
+                   f"updated {name} with grad_{other.name}, the gradient of another weight: {shown}",
+                   {f"grad_{other.name}"})
+
+
+def _missing_brackets(sol: R.Solution, q: Quantity, own) -> Iterator[Candidate]:
+    """A gradient written without the brackets that make one factor scale the whole sum:
+    `a_o1-t1*a_o1*(1-a_o1)*a_h1`, or `(…)*w5+(…)*w7*a_h1*(1-a_h1)*i1`."""
+    p = q.param
+    assert p is not None
+    graph = sol.graph
+    delta, x = q.inputs[0], q.inputs[1]
+    rule = graph[delta]
+    if rule.kind != "delta" or len(rule.inputs) != 2:
+        return
+    g, d = rule.inputs
+    grad = graph[g]
+    if p.layer == len(sol.spec.sizes) - 1 and ops.loss(sol.spec.loss).half is True:
+        t, o = grad.inputs
+        yield ("missing_brackets", own[o] - own[t] * own[d] * own[x],
+               f"missing brackets: only the target is scaled; {q.name} = (out − target)·∂out/∂net·{graph[x].base}")
+    elif grad.kind == "dE_dout" and p.layer < len(sol.spec.sizes) - 1:
+        n = len(grad.inputs) // 2
+        terms = [own[grad.inputs[k]] * own[grad.inputs[n + k]] for k in range(n)]
+        if n > 1:
+            rest = own[d] * own[x]
+            yield ("missing_brackets", ops.total(terms[:-1]) + terms[-1] * rest,
+                   f"missing brackets: only the last term of the sum is scaled by ∂out/∂net·{graph[x].base}; "
+                   f"bracket the whole sum Σk δk·wk")
+            yield ("missing_brackets", terms[0] * rest + ops.total(terms[1:]),
+                   f"missing brackets: only the first term of the sum is scaled by ∂out/∂net·{graph[x].base}; "
+                   f"bracket the whole sum Σk δk·wk")
 
 
 _BY_KIND = {
@@ -303,7 +405,8 @@ def _swapped_weights(sol: R.Solution, q: Quantity, own, why: str) -> Iterator[Ca
     pairs.sort(key=lambda pq: (pq[1].row, pq[1].col) != (pq[0].col, pq[0].row))
     for p, other in pairs:
         yield ("weights_swapped", _with(q, own, **{p.name: own[other.name]}),
-               f"used {_conn(sol, other)} where {_conn(sol, p)} belongs: {p.name} and {other.name} are swapped; {why}")
+               f"used {_conn(sol, other)} where {_conn(sol, p)} belongs: {p.name} and {other.name} are swapped; {why}",
+               {other.name})
 
 
 def _reduction(sol: R.Solution, right: float, what: str) -> Iterator[Candidate]:

@@ -100,3 +100,18 @@ def copy_without(path: Path, held, held_names, folder: Path) -> Path:
         out = folder / "book.xlsx"
         wb.save(out)
     return out
+
+
+def copy_with_values(path: Path, values: dict, folder: Path) -> Path:
+    """A copy of the workbook in `folder` with some cells ({Ref: number}) holding numbers instead of
+    what they hold (a broken cell replaced by its correct value, to judge what depends on it)."""
+    import openpyxl
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wb = openpyxl.load_workbook(io.BytesIO(Path(path).read_bytes()), keep_links=False, keep_vba=False)
+        for cell, value in values.items():
+            wb[cell.sheet].cell(cell.row + 1, cell.col + 1).value = value
+        out = folder / "substituted.xlsx"
+        wb.save(out)
+    return out
