@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 
 
-def grade_files(paths: Sequence[str | Path], spec: Spec, options: GradeOptions | None = None, *,
+def grade_files(paths: Sequence[str | Path], spec: Spec | None, options: GradeOptions | None = None, *,
                 jobs: int = CHECK_JOBS, progress: Callable[[int, int], None] | None = None) -> list[FileReport]:
     """Grade every file in a child process of its own, `jobs` at a time; reports in input order."""
     from sheetprop.grade import GradeOptions
@@ -50,7 +50,7 @@ def grade_files(paths: Sequence[str | Path], spec: Spec, options: GradeOptions |
     waiting = iter(range(len(paths)))
     done = 0
     try:
-        if len(paths) > max(1, jobs):
+        if len(paths) > max(1, jobs) and spec is not None:
             warm_up(spec, inner, scratch)
         while True:
             while len(running) < max(1, jobs) and (index := next(waiting, None)) is not None:

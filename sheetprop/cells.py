@@ -60,7 +60,7 @@ class Ref(NamedTuple):
 
     @classmethod
     def from_key(cls, key: tuple[str, str]) -> "Ref":
-        row, col = xl_cell_to_rowcol(key[1])
+        row, col = xl_cell_to_rowcol(key[1].upper())
         return cls(key[0], row, col)
 
     @classmethod
@@ -75,7 +75,7 @@ class Ref(NamedTuple):
             cell = text
         else:
             return None
-        row, col = xl_cell_to_rowcol(cell)
+        row, col = xl_cell_to_rowcol(cell.upper())
         return cls(sheet, row, col)
 
 
@@ -84,9 +84,9 @@ def parse_cell(text: str) -> tuple[str | None, int, int] | None:
     text = text.strip().lstrip("=")
     m = _QUALIFIED.match(text)
     if m:
-        row, col = xl_cell_to_rowcol(m.group(3))
+        row, col = xl_cell_to_rowcol(m.group(3).upper())
         return (m.group(1) or "").replace("''", "'") or m.group(2), row, col
     if _CELL.match(text):
-        row, col = xl_cell_to_rowcol(text)
+        row, col = xl_cell_to_rowcol(text.upper())
         return None, row, col
     return None

@@ -306,7 +306,9 @@ def presets() -> None:
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
-@click.option("--spec", "spec_ref", required=True, help="The spec the exercise was made from (a file or a preset name).")
+@click.option("--spec", "spec_ref", help="The spec the exercise was made from (a file or a preset name). Without it "
+                                       "the network and its given values are read from each workbook (the "
+                                       "assignment's 2-2-2 sigmoid network, with or without biases).")
 @click.option("--json", "as_json", is_flag=True, help="Print a list of reports, one per file, as JSON.")
 @click.option("--gradescope", type=click.Path(dir_okay=False, path_type=Path),
               help="Write Gradescope's autograder results.json here (one file only).")
@@ -336,17 +338,18 @@ def presets() -> None:
 @click.option("--max-cells", type=click.IntRange(min=1), default=MAX_CELLS, show_default=True,
               help="Refuse a workbook holding more cells than this (and a spec whose exercise would).")
 @click.option("-d", "--details", is_flag=True, help="With several files, list every quantity of every file.")
-def check(files: tuple[Path, ...], spec_ref: str, as_json: bool, gradescope: Path | None, csv_path: Path | None,
+def check(files: tuple[Path, ...], spec_ref: str | None, as_json: bool, gradescope: Path | None, csv_path: Path | None,
           map_path: Path | None, points_path: Path | None, tol: float, carried_forward_credit: float,
           hardcoded_credit: float, engine: str, jobs: int, timeout: float, max_memory: int, max_size: int,
           max_cells: int, details: bool) -> None:
-    """Grade students' workbooks FILES against SPEC.
+    """Grade students' workbooks FILES against SPEC (or the network each workbook shows).
 
-    Each quantity is found by its name, a map entry or a label, recomputed from the
-    student's own formulas, and reported as correct, carried_forward (right given the
-    student's earlier values), incorrect (with the likely mistake), missing, hardcoded
-    or error. Exit 0 when every answer is right, 1 when one is wrong, 2 when a file
-    could not be used.
+    Each quantity is found by its name, a map entry, the structure of the formulas or a
+    label, recomputed from the student's own formulas, and reported as correct,
+    carried_forward (right given the student's earlier values), incorrect (with the likely
+    mistake), missing, hardcoded or error. Every row-per-iteration table is checked
+    update by update. Exit 0 when every answer is right, 1 when one is wrong, 2 when a
+    file could not be used.
 
     Files are untrusted: each is graded in a process of its own within the limits below,
     never written to, and no macro or link in it is followed.
@@ -357,12 +360,13 @@ def check(files: tuple[Path, ...], spec_ref: str, as_json: bool, gradescope: Pat
     from sheetprop.batch import grade_files
     from sheetprop.locate import parse_map
 
-    network = _load(spec_ref, max_cells=max_cells, training=False)
+    network = _load(spec_ref, max_cells=max_cells, training=False) if spec_ref else None
     if gradescope and len(files) != 1:
         raise UserError("--gradescope writes the results of one submission: pass one file")
     _check_outputs({option: p for option, p in (("--csv", csv_path), ("--gradescope", gradescope)) if p},
-                   [*files, Path(spec_ref), map_path, points_path])
-    names = solve(network).graph.names  # the first update worked out: a spec that overflows stops here
+                   [*files, Path(spec_ref) if spec_ref else None, map_path, points_path])
+    # the first update worked out: a spec that overflows stops here
+    names = solve(network or load_spec("mazur-nobias")).graph.names
     cell_map = {}
     if map_path:
         try:

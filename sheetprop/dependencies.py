@@ -143,7 +143,7 @@ def _cell(text: str) -> tuple[bool, int, bool, int] | None:
     m = _CELL.match(text)
     if not m:
         return None
-    row, col = xl_cell_to_rowcol(m.group(2) + m.group(4))
+    row, col = xl_cell_to_rowcol((m.group(2) + m.group(4)).upper())
     return bool(m.group(3)), row, bool(m.group(1)), col
 
 

@@ -59,7 +59,7 @@ def text_report(report: FileReport) -> list[str]:
         return lines
     found = {}
     for item in report.items:
-        how = (item.found_by or "").split(" ", 1)[0] or "not found"
+        how = re.split(r"[ ,]", item.found_by or "", maxsplit=1)[0] or "not found"
         found[how] = found.get(how, 0) + 1
     lines.append("  found: " + ", ".join(f"{n} by {how}" if how != "not found" else f"{n} not found"
                                          for how, n in found.items()))
@@ -71,7 +71,24 @@ def text_report(report: FileReport) -> list[str]:
                            f"got {_show(item.got) or '-':<16} expected {_show(item.expected)}"))
         if item.diagnosis and item.status != "correct" or item.stale:
             lines.append(clean(f"  {'':<{width}}  -> {item.diagnosis}"))
+    lines += [clean("  " + training_line(t)) for t in report.training]
     return lines
+
+
+def training_line(t: dict) -> str:
+    """One line for a row-per-iteration table: where, its learning rate, its verdict, its first wrong cell."""
+    where = f"table {t['cell']} ({t['rows']} rows" + (f", η = {t['eta']:g}" if t.get("eta") is not None else "") + ")"
+    if t["status"] == "pasted":
+        return f"{where}: pasted values, no formulas: not graded"
+    if t["status"] == "correct":
+        verdict = "every update right"
+    else:
+        w = t["first_wrong"]
+        verdict = (f"first wrong at update {w['update']}: {w['name']} {w['cell']} got {_show(w['got']) or '-'} "
+                   f"expected {_show(w['expected'])}")
+    if t.get("loss_last") is not None and t.get("correct_last") is not None:
+        verdict += f"; last loss {_show(t['loss_last'])} (correct run {_show(t['correct_last'])})"
+    return f"{where}: {t['status']}: {verdict}"
 
 
 def first_mistake_text(report: FileReport) -> str:

@@ -27,18 +27,17 @@ class TableCheck:
     rows: int
     status: str  # correct, incorrect, pasted
     first_wrong: dict | None = None  # {"update", "name", "cell", "expected", "got"}
-    loss: list[float] = field(default_factory=list)  # the student's E_total, row by row
+    loss: dict[int, float] = field(default_factory=dict)  # the student's E_total, by update
     correct_loss: list[float] = field(default_factory=list)  # the correct run's, same learning rate and values
     cell: str | None = None  # where the table starts
 
     def to_json(self) -> dict:
-        worst = None
-        pairs = [(a, b) for a, b in zip(self.loss, self.correct_loss) if b]
-        if pairs:
-            worst = max(abs(a - b) / abs(b) for a, b in pairs)
+        pairs = {k: (v, self.correct_loss[k]) for k, v in self.loss.items() if k < len(self.correct_loss)}
+        worst = max((abs(a - b) / abs(b) for a, b in pairs.values() if b), default=None)
+        last = max(pairs, default=None)
         return {"sheet": self.sheet, "cell": self.cell, "eta": self.eta, "rows": self.rows, "status": self.status,
-                "first_wrong": self.first_wrong, "loss_last": self.loss[-1] if self.loss else None,
-                "correct_last": self.correct_loss[-1] if self.correct_loss else None, "max_rel_deviation": worst}
+                "first_wrong": self.first_wrong, "loss_last": pairs[last][0] if last is not None else None,
+                "correct_last": pairs[last][1] if last is not None else None, "max_rel_deviation": worst}
 
 
 def check_table(table: Table, book: StudentBook, values: Mapping, sol: R.Solution, found: Mapping[str, Ref],
@@ -55,8 +54,9 @@ def check_table(table: Table, book: StudentBook, values: Mapping, sol: R.Solutio
             value = _number(book, values, _shifted(table, cell, k, name))
             if value is not None:
                 student[name] = value
-        if "E_total" in located and "E_total" in student:
-            check.loss.append(student["E_total"])
+        if "E_total" in located and "E_total" in student and _shifted(table, located["E_total"], k, "E_total") \
+                in book.cells:
+            check.loss[k] = student["E_total"]
         if check.first_wrong is not None:
             continue
         own = sol.own_values(student)
@@ -65,6 +65,8 @@ def check_table(table: Table, book: StudentBook, values: Mapping, sol: R.Solutio
             if q.given or (q.kind == "new" and k == table.rows - 1):
                 continue
             got_cell = _shifted(table, cell, k, name)
+            if got_cell not in book.cells:
+                continue  # a row that shows only some quantities (the new weights of a single update)
             got = _number(book, values, got_cell)
             expected = q.apply(own)
             if expected is None:

@@ -249,10 +249,10 @@ def reference_area(ref: str) -> int | None:
     if re.fullmatch(_CELL, ref):
         return 1
     if re.fullmatch(f"{_CELL}:{_CELL}", ref):
-        (r1, c1), (r2, c2) = (xl_cell_to_rowcol(p) for p in ref.split(":"))
+        (r1, c1), (r2, c2) = (xl_cell_to_rowcol(p.upper()) for p in ref.split(":"))
         return (abs(r1 - r2) + 1) * (abs(c1 - c2) + 1)
     if re.fullmatch(_COLS, ref):
-        (_, c1), (_, c2) = (xl_cell_to_rowcol(p.strip("$") + "1") for p in ref.split(":"))
+        (_, c1), (_, c2) = (xl_cell_to_rowcol(p.strip("$").upper() + "1") for p in ref.split(":"))
         return ROWS * (abs(c1 - c2) + 1)
     if re.fullmatch(_ROWS, ref):
         a, b = (int(p.strip("$")) for p in ref.split(":"))

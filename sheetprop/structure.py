@@ -230,9 +230,9 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
 
 def _candidates(ctx: Context) -> list[Ref]:
     table = ctx.table
-    if table is not None:
-        return [Ref(table.sheet, row, col) for row in (table.first, table.first + 1) for col in table.columns
-                if ctx.deps.is_formula(Ref(table.sheet, row, col))]
+    if table is not None:  # update 0's row (its new weights, in the row below, are placed directly)
+        return [Ref(table.sheet, table.first, col) for col in table.columns
+                if ctx.deps.is_formula(Ref(table.sheet, table.first, col))]
     cells = list(ctx.deps.precedents)
     if len(cells) > MAX_CANDIDATES:  # a large book: only the formulas near what was found
         anchors = list(ctx.found.values())

@@ -176,6 +176,12 @@ def find_pasted(book: StudentBook, deps: Dependencies, tables: list[Table]) -> l
             header = book.cells.get(Ref(sheet, span[0] - 1, col))
             groups.setdefault(span, {})[col] = str(header).strip() if header is not None else ""
         for (start, end), cols in sorted(groups.items()):
+            first = [book.cells.get(Ref(sheet, start, c)) for c in cols]
+            second = [book.cells.get(Ref(sheet, start + 1, c)) for c in cols]
+            if len(cols) > 1 and len(set(second)) == 1 and len(set(first)) == len(first):
+                # every curve starts at the same loss: the row above it is a header of learning rates
+                cols = {c: f"{v:g}" for c, v in zip(cols, first)}
+                start += 1
             if any(cols.values()):  # a labelled block, not stray numbers
                 found.append(Pasted(sheet, start, end, cols))
     return found
