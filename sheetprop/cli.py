@@ -19,16 +19,21 @@ from sheetprop.isolate import Terminated, handle_termination
 from sheetprop.jsonout import dumps
 from sheetprop.engines import DEFAULT_ENGINE, ENGINES
 from sheetprop.limits import CHECK_JOBS, CHECK_TIMEOUT, MAX_CELLS, MAX_FORMULA_CELLS, MAX_SPEC_BYTES, VERIFY_TIMEOUT
-from sheetprop.spec import SpecError, check_budget, load_spec, load_yaml, preset_names
+from sheetprop.spec import MAX_SWEEP, SpecError, check_budget, load_spec, load_yaml, preset_names, with_sweep
+from sheetprop.xlsx import PAPERS
 from sheetprop.network import with_epochs
 
 ENGINE_CHOICES = ENGINES
 
 
 class UserError(click.ClickException):
-    """Input that cannot be used: printed as one `Error: …` line, exit code 2."""
+    """Input that cannot be used: one `Error: …` line per problem, exit code 2."""
 
     exit_code = 2
+
+    def show(self, file=None) -> None:
+        for line in self.format_message().splitlines() or [""]:
+            click.echo(f"Error: {line}", err=True)
 
 
 class Interrupted(click.ClickException):
@@ -130,14 +135,35 @@ class Seconds(Finite):
         return super().convert(value, param, ctx)
 
 
-def _load(spec_ref: str, epochs: int | None = None, max_cells: int | None = None, training: bool = True):
+class LearningRates(click.ParamType):
+    """One learning rate or a comma-separated sweep of them: 0.5, or 0.1,0.2,0.5,0.8,1,2."""
+
+    name = "RATES"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        rates = []
+        for part in str(value).split(","):
+            rates.append(Finite(minimum=0, above=True).convert(part.strip(), param, ctx))
+        if len(rates) > MAX_SWEEP:
+            self.fail(f"a sweep of at most {MAX_SWEEP} learning rates, not {len(rates)}", param, ctx)
+        if len(set(rates)) != len(rates):
+            self.fail(f"{value!r} lists a learning rate twice", param, ctx)
+        return tuple(rates)
+
+
+def _load(spec_ref: str, epochs: int | None = None, max_cells: int | None = None, training: bool = True,
+          etas: tuple[float, ...] | None = None):
     """Load a spec; `training=False` when no Training sheet is made (its rows don't count)."""
     try:
-        spec = with_epochs(load_spec(spec_ref, max_cells=max_cells), epochs)
+        spec = with_sweep(with_epochs(load_spec(spec_ref, max_cells=max_cells), epochs), etas)
         if training:
             check_budget(spec, max_cells or MAX_FORMULA_CELLS)
     except SpecError as exc:
         raise UserError(str(exc)) from None
+    for note in spec.notes:
+        click.echo(f"note: {note}", err=True)
     return spec
 
 
@@ -178,8 +204,13 @@ def main() -> None:
 @click.option("--blank", metavar="SECTIONS",
               help="Sections to leave blank in an exercise (implies --exercise), comma-separated: forward, loss, "
                    "backward, gradients, update (gradients and new values), all.  [default: all]")
+@click.option("--eta", "etas", type=LearningRates(), metavar="RATES",
+              help="Learning rate, or a sweep of them comma-separated (0.1,0.2,0.5,0.8,1,2): a Training sheet "
+                   "per rate and a Sweep sheet charting their losses together (overrides the spec).")
+@click.option("--paper", type=click.Choice(sorted(PAPERS)), default="a4", show_default=True,
+              help="Paper size of the print set-up (every sheet landscape, one page wide).")
 def generate(spec: str, output: Path | None, epochs: int | None, as_json: bool, max_cells: int, exercise: bool,
-             blank: str | None) -> None:
+             blank: str | None, etas: tuple[float, ...] | None, paper: str) -> None:
     """Write the workbook for SPEC (a spec file or a preset name).
 
     Every quantity of the first update is a live, named formula on the Network sheet;
@@ -189,7 +220,7 @@ def generate(spec: str, output: Path | None, epochs: int | None, as_json: bool, 
     from sheetprop.exercise import parse_blank
     from sheetprop.workbook import write_workbook
 
-    network = _load(spec, epochs, max_cells, training=not (exercise or blank is not None))
+    network = _load(spec, epochs, max_cells, training=not (exercise or blank is not None), etas=etas)
     sections = None
     if exercise or blank is not None:
         try:
@@ -205,7 +236,8 @@ def generate(spec: str, output: Path | None, epochs: int | None, as_json: bool, 
     check_writable(output, "the output")
     start = time.perf_counter()
     try:
-        counts = write_workbook(network, output, progress=_progress("rows written", not as_json), exercise=sections)
+        counts = write_workbook(network, output, progress=_progress("rows written", not as_json), exercise=sections,
+                                paper=paper)
     except OSError as exc:
         raise UserError(f"{output}: cannot write: {exc.strerror or exc}") from None
     seconds = time.perf_counter() - start
@@ -215,8 +247,12 @@ def generate(spec: str, output: Path | None, epochs: int | None, as_json: bool, 
         click.echo(f"Wrote exercise {output}: {counts['answers']} cells to fill in, {counts['formulas']} formulas "
                    f"given, {counts['names']} names ({seconds:.2f} s)")
     else:
+        updates = f"{counts['updates']:,} update{'s' if counts['updates'] != 1 else ''}"
+        where = (f"on each of {len(network.etas)} Training sheets (η = {', '.join(f'{e:g}' for e in network.etas)}) "
+                 "and a Sweep sheet" if network.sweep else "on the Training sheet")
         click.echo(f"Wrote {output}: {counts['formulas']:,} formulas, {counts['names']} names, "
-                   f"{counts['updates']:,} update{'s' if counts['updates'] != 1 else ''} on the Training sheet ({seconds:.2f} s)")
+                   f"{updates} {where} ({seconds:.2f} s)")
+
 
 
 @main.command()
@@ -276,11 +312,13 @@ def verify(workbook: Path, engine: str, tol: float, timeout: float | None, max_m
 @click.option("--json", "as_json", is_flag=True, help='Print {"names": {...}, "loss": [...]} as JSON.')
 @click.option("--max-cells", type=click.IntRange(min=1), default=MAX_FORMULA_CELLS, show_default=True,
               help="Refuse specs whose workbook would hold more formula cells than this.")
-def reference(spec: str, epochs: int | None, as_json: bool, max_cells: int) -> None:
+@click.option("--eta", "etas", type=LearningRates(), metavar="RATES",
+              help="Learning rate, or a sweep of them comma-separated (overrides the spec).")
+def reference(spec: str, epochs: int | None, as_json: bool, max_cells: int, etas: tuple[float, ...] | None) -> None:
     """Print the reference values of SPEC: every name of the first update, and the loss after each update."""
     from sheetprop.reference import reference_json
 
-    result = reference_json(_load(spec, epochs, max_cells))
+    result = reference_json(_load(spec, epochs, max_cells, etas=etas))
     if as_json:
         click.echo(dumps(result, indent=1))
         return
@@ -290,6 +328,8 @@ def reference(spec: str, epochs: int | None, as_json: bool, max_cells: int) -> N
         click.echo(f"  {name:<{width}}  {value!r}")
     loss = result["loss"]
     click.echo(f"loss after 0 updates: {loss[0]!r}; after {len(loss) - 1}: {loss[-1]!r}")
+    for run in result.get("sweep", []):
+        click.echo(f"  η = {run['learning_rate']:g}: loss after {len(run['loss']) - 1} updates: {run['loss'][-1]!r}")
 
 
 @main.command()
@@ -396,6 +436,84 @@ def check(files: tuple[Path, ...], spec_ref: str | None, as_json: bool, gradesco
     except OSError as exc:
         raise UserError(f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}") from None
     sys.exit(reports_.exit_code(reports))
+
+
+@main.command()
+@click.option("--spec", "spec_ref", required=True, help="The spec the exercise was made from (a file or a preset name).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("autograder.zip"),
+              show_default=True, help="The zip to upload as the assignment's autograder.")
+@click.option("--points", "points_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="YAML file of points per quantity, as for check.  [default: 1 per answer]")
+@click.option("--map", "map_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="YAML file mapping names to cells, as for check.")
+@click.option("--tests", "tests_by", type=click.Choice(["quantity", "section"]),
+              help="One Gradescope test per quantity, or per section (forward pass, loss, …).  "
+                   "[default: section when --points gives points by section only, else quantity]")
+@click.option("--visibility", type=click.Choice(["visible", "hidden", "after_due_date", "after_published"]),
+              default="visible", show_default=True, help="When students see the tests' results.")
+@click.option("--tol", type=Finite(minimum=0, maximum=1), default=1e-9, show_default=True,
+              help="Relative tolerance when comparing values.")
+@click.option("--carried-forward-credit", type=Finite(0, 1), default=1.0, show_default=True,
+              help="Fraction of the points for work that is right given the student's own earlier values.")
+@click.option("--hardcoded-credit", type=Finite(0, 1), default=0.0, show_default=True,
+              help="Fraction of the points for a number typed where a formula belongs.")
+@click.option("--engine", type=click.Choice(ENGINE_CHOICES), default=DEFAULT_ENGINE, show_default=True,
+              help="The formula engine that recomputes the student's formulas (libreoffice: setup.sh installs it).")
+@click.option("--timeout", type=Seconds(), default=str(int(CHECK_TIMEOUT)), show_default=True,
+              help="Seconds one submission may take; a longer one scores 0 with a message.")
+@click.option("--max-memory", type=Size(MIN_MEMORY, "grading needs at least"), default="2G", show_default=True,
+              help="Memory one submission may use.")
+@click.option("--max-size", type=Size(), default="100M", show_default=True,
+              help="Refuse a workbook that expands to more than this once unzipped.")
+@click.option("--max-cells", type=click.IntRange(min=1), default=MAX_CELLS, show_default=True,
+              help="Refuse a workbook holding more cells than this.")
+@click.option("--json", "as_json", is_flag=True, help="Print what the bundle holds as JSON.")
+def autograder(spec_ref: str, output: Path, points_path: Path | None, map_path: Path | None, tests_by: str | None,
+               visibility: str, tol: float, carried_forward_credit: float, hardcoded_credit: float, engine: str,
+               timeout: float | None, max_memory: int, max_size: int, max_cells: int, as_json: bool) -> None:
+    """Write a Gradescope autograder (a zip) that grades each submitted workbook against SPEC.
+
+    The zip holds setup.sh and run_autograder (Gradescope's entry points), this version of
+    sheetprop with its dependencies pinned, the spec and the options. Each quantity (or
+    section) becomes a test with the student's value, the expected one and the likely
+    mistake; a submission without exactly one .xlsx, or one that cannot be graded, scores 0
+    with a message the student can act on.
+    """
+    from sheetprop.autograder import BundleOptions, write_bundle
+    from sheetprop.graph import SECTIONS
+    from sheetprop.locate import parse_map
+    from sheetprop.reference import solve
+
+    network = _load(spec_ref, max_cells=max_cells, training=False)
+    if output.suffix.lower() != ".zip" and not is_special(output):
+        raise UserError(f"{output}: the autograder must end in .zip (Gradescope takes a zip)")
+    _check_outputs({"-o": output}, [Path(spec_ref), points_path, map_path])
+    names = solve(network).graph.names
+    cell_map: dict[str, str] = {}
+    if map_path:
+        text = _read_text(map_path, "map file (YAML)")
+        try:
+            parse_map(text, names, where=str(map_path))
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        cell_map = {str(k): str(v) for k, v in load_yaml(text, str(map_path)).items()}
+    points = _points(points_path) if points_path else {}
+    if tests_by is None:
+        tests_by = "section" if points and set(points) <= {*SECTIONS, "given", "default"} else "quantity"
+    options = BundleOptions(points=points, cell_map=cell_map, tol=tol, carried_forward_credit=carried_forward_credit,
+                            hardcoded_credit=hardcoded_credit, engine=engine, timeout=timeout, max_memory=max_memory,
+                            max_size=max_size, max_cells=max_cells, visibility=visibility, tests=tests_by)
+    try:
+        held = write_bundle(network, output, options)
+    except RuntimeError as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"{output}: cannot write: {exc.strerror or exc}") from None
+    if as_json:
+        click.echo(dumps(held, indent=1))
+    else:
+        click.echo(f"Wrote {output}: a Gradescope autograder for {network.name} (sheetprop {__version__}, "
+                   f"engine {engine}, a test per {tests_by}); upload it as the assignment's autograder")
 
 
 def _check_outputs(outputs: dict[str, Path], inputs: list[Path | None]) -> None:

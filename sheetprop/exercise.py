@@ -120,7 +120,7 @@ def instructions(spec: Spec, blank: set[str]) -> list[tuple[str, str]]:
     return lines
 
 
-def fill_exercise(wb, spec: Spec, blank) -> dict:
+def fill_exercise(wb, spec: Spec, blank, paper: str = "a4") -> dict:
     """Write the exercise's sheets into an XlsxWriter workbook (called by write_workbook)."""
     blank = set(blank)
     wb.set_properties({"title": f"Exercise: {spec.name}", "subject": "Backpropagation exercise",
@@ -134,7 +134,8 @@ def fill_exercise(wb, spec: Spec, blank) -> dict:
     for row, (style, text) in enumerate(instructions(spec, blank)):
         ws_help.write_string(row, 0, text, fmt[style])
     ws_help.set_column(0, 0, 110)
+    xlsx.print_setup(ws_help, paper=paper)
     ws_help.activate()
 
-    formulas = xlsx.write_network(wb, ws_net, sheet, names, fmt)
+    formulas = xlsx.write_network(wb, ws_net, sheet, names, fmt, paper)
     return {"formulas": formulas, "names": len(names), "updates": 0, "answers": answers}

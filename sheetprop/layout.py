@@ -184,13 +184,15 @@ def _layer_note(graph: G.Graph, section: str, layer: int | None) -> str:
     return f"layer {layer} ({role})" + ("" if output else ": uses the weights from before the update")
 
 
-def checks(sheet_layout: SheetLayout, first: R.Step, last: R.Step, loss_col: int) -> None:
-    """A checks area at the foot of the Network sheet, linking it to the Training sheet."""
+def checks(sheet_layout: SheetLayout, first: R.Step, last: R.Step, loss_col: int, training: str = TRAINING) -> None:
+    """A checks area at the foot of the Network sheet, linking it to the (first) Training sheet."""
+    from xlsxwriter.utility import quote_sheetname  # type: ignore[import-untyped]
+
     sheet = _Sheet(NETWORK)
     sheet.row = max(c.row for c in sheet_layout.cells) + 1
     sheet.section("7. Checks", ["Check", "", "Should be", "Value"])
-    first_ref = f"{TRAINING}!{a1(TRAIN_FIRST_ROW, loss_col, True)}"
-    last_ref = f"{TRAINING}!{a1(TRAIN_FIRST_ROW + last.index, loss_col, True)}"
+    first_ref = f"{quote_sheetname(training)}!{a1(TRAIN_FIRST_ROW, loss_col, True)}"
+    last_ref = f"{quote_sheetname(training)}!{a1(TRAIN_FIRST_ROW + last.index, loss_col, True)}"
     sheet.labels("Training row 0 loss − E_total", "", "0 (both sheets agree)")
     # the Training sheet's row 0 computes E_total with the same operations: exactly 0
     sheet.put(VALUE_COL, "formula", f"ABS({first_ref}-E_total)", 0.0, what="check: Training row 0 loss")
@@ -206,7 +208,7 @@ def checks(sheet_layout: SheetLayout, first: R.Step, last: R.Step, loss_col: int
 
 
 def count_formulas(sizes: Sequence[int], activations: Sequence[str], bias_modes: Sequence[str], batch_size: int,
-                   n_updates: int, train_biases: bool, training: bool = True) -> int:
+                   n_updates: int, train_biases: bool, training: bool = True, sheets: int = 1) -> int:
     """The formula cells of a spec's workbook: the Network sheet (with its checks) exactly, and
     the Training sheet's rows as if every batch were full (the last mini-batch may be smaller).
     `activations` and `bias_modes` are per non-input layer."""
@@ -221,4 +223,5 @@ def count_formulas(sizes: Sequence[int], activations: Sequence[str], bias_modes:
     if not training:
         return network
     row = 2 * trained + batch_size * (3 * neurons + 1) + 1  # parameters, net/out/δ and E per sample, E_total, gradients
-    return network + N_CHECKS + (n_updates + 1) * row
+    sweep = 3 * sheets if sheets > 1 else 0  # the Sweep sheet's table: each η, its first and last loss
+    return network + N_CHECKS + sheets * (n_updates + 1) * row + sweep

@@ -1,7 +1,7 @@
 """The network a spec describes, fully resolved: layers, samples, every weight and bias a number.
 
 `sheetprop.spec` makes a Spec from a file (parse, validate, fill in from `init`); everything
-else reads it. SpecError is what a spec that cannot be used raises, in one line.
+else reads it. SpecError is what a spec that cannot be used raises: a line per problem.
 """
 
 from __future__ import annotations
@@ -13,7 +13,11 @@ from sheetprop.errors import SheetpropError
 
 
 class SpecError(SheetpropError, ValueError):
-    """A spec that cannot be used; the message is one line for the user."""
+    """A spec that cannot be used: one line per problem (`problems`), each naming the file and field."""
+
+    def __init__(self, *problems: str):
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,13 @@ class Spec:
     reduction: str = "mean"
     epochs: int = 1
     source: str = field(default="<spec>", compare=False)
+    sweep: tuple[float, ...] = ()  # a learning-rate sweep: every η, the first being learning_rate
+    notes: tuple[str, ...] = field(default=(), compare=False)  # what validation decided for the user, in words
+
+    @property
+    def etas(self) -> tuple[float, ...]:
+        """The learning rates the Training sheets run: the sweep, or the one learning rate."""
+        return self.sweep or (self.learning_rate,)
 
     @property
     def sizes(self) -> list[int]:
@@ -81,7 +92,7 @@ class Spec:
             "loss": self.loss,
             "weights": [[list(row) for row in matrix] for matrix in self.weights],
             "biases": [list(b) if isinstance(b, tuple) else b for b in self.biases],
-            "learning_rate": self.learning_rate,
+            "learning_rate": list(self.sweep) if self.sweep else self.learning_rate,
             "data": [{"inputs": list(s.inputs), "targets": list(s.targets)} for s in self.data],
             "batch": self.batch,
             "reduction": self.reduction,

@@ -117,6 +117,7 @@ ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (
 )}
 
 ACTIVATION_ALIASES = {alias: a.name for a in ACTIVATIONS.values() for alias in a.aliases}
+DEFAULT_ACTIVATION = "sigmoid"  # a spec's layers without an activation
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ LOSSES: dict[str, Loss] = {l.name: l for l in (
 )}
 
 LOSS_ALIASES = {alias: l.name for l in LOSSES.values() for alias in l.aliases}
+DEFAULT_LOSS = "half_sse"  # a spec without a loss
 
 
 def activation(name: str) -> Activation:

@@ -324,10 +324,16 @@ def first_update_names(spec: Spec, step: Step | None = None, graph: G.Graph | No
 
 
 def reference_json(spec: Spec) -> dict:
+    """The BRIEF's `{names, loss}`; with a learning-rate sweep, `sweep` holds each η's loss history
+    (`loss` is the first η's)."""
     steps = list(iterate_training(spec))
-    return {
+    result = {
         "name": spec.name,
         "updates": spec.n_updates,
         "names": first_update_names(spec, steps[0]),
         "loss": [s.E_total for s in steps],
     }
+    if spec.sweep:
+        result["sweep"] = [{"learning_rate": eta, "loss": result["loss"] if k == 0 else
+                            losses(replace(spec, learning_rate=eta))} for k, eta in enumerate(spec.sweep)]
+    return result

@@ -166,17 +166,46 @@ def write_csv(reports: list[FileReport], path: str | Path) -> None:
     write_text(path, csv_text(reports))
 
 
-def gradescope(report: FileReport) -> dict:
-    """Gradescope's autograder results.json for one submission."""
+SECTION_TITLES = {"given": "Given values", "forward": "Forward pass", "loss": "Loss",
+                  "backward": "Backward pass", "gradients": "Gradients", "update": "Update"}
+
+
+def _feedback(item) -> str:
+    """One quantity for the student: the verdict, their value and where, the expected value, the diagnosis."""
+    where = f" in {item.cell}" if item.cell else ""
+    if item.status == "missing":
+        text = f"missing: no cell for {item.name} was found; expected {_show(item.expected)}"
+    elif item.status == "correct":
+        text = f"correct: {_show(item.got)}{where}"
+    else:
+        text = (f"{item.status.replace('_', ' ')}: your value {_show(item.got) or '(empty)'}{where}, "
+                f"expected {_show(item.expected)}")
+    return clean(text + (f". {item.diagnosis}" if item.diagnosis else ""))
+
+
+def gradescope(report: FileReport, visibility: str = "visible", by: str = "quantity") -> dict:
+    """Gradescope's autograder results.json for one submission: a test per quantity (`by="quantity"`)
+    or per section of the worked example (`by="section"`)."""
     if report.error:
-        return {"score": 0.0, "output": f"Your file could not be graded: {report.error}", "tests": []}
+        return {"score": 0.0, "output": clean(f"Your file could not be graded: {_problem(report)}"), "tests": [],
+                "visibility": visibility}
+    graded = [item for item in report.items if not (item.max_points <= 0 and item.status in ("correct", "missing"))]
     tests = []
-    for item in report.items:
-        if item.max_points <= 0 and item.status in ("correct", "missing"):
-            continue  # given values that are fine (or not labelled) are not tests
-        output = f"{item.status.replace('_', ' ')}; found at {item.cell or 'nowhere'}; got {_show(item.got) or '-'}, " \
-                 f"expected {_show(item.expected)}" + (f"\n{item.diagnosis}" if item.diagnosis else "")
-        tests.append({"name": item.name, "score": item.points, "max_score": item.max_points,
-                      "status": "passed" if item.status == "correct" else "failed", "output": output})
-    return {"score": report.score, "output": "\n".join([headline(report)] + [f"note: {n}" for n in report.notes]),
-            "tests": tests}
+    if by == "section":
+        for section, title in SECTION_TITLES.items():
+            items = [i for i in graded if i.section == section]
+            if items:
+                right = all(i.status == "correct" for i in items)
+                tests.append({"name": title, "score": sum(i.points for i in items),
+                              "max_score": sum(i.max_points for i in items),
+                              "status": "passed" if right else "failed", "visibility": visibility,
+                              "output": "\n".join(f"{i.name}: {_feedback(i)}" for i in items)})
+    else:
+        for item in graded:
+            tests.append({"name": item.name, "tags": [SECTION_TITLES.get(item.section, item.section)],
+                          "score": item.points, "max_score": item.max_points,
+                          "status": "passed" if item.status == "correct" else "failed",
+                          "visibility": visibility, "output": _feedback(item)})
+    lines = [headline(report)] + [clean(f"note: {n}") for n in report.notes]
+    lines += [clean(training_line(t)) for t in report.training]
+    return {"score": report.score, "output": "\n".join(lines), "tests": tests, "visibility": visibility}

@@ -86,22 +86,23 @@ def training_values(graph: G.Graph, cols: TrainingColumns, step: R.Step) -> dict
     return values
 
 
-def training_what(cols: TrainingColumns, row: int, col: int) -> str:
+def training_what(cols: TrainingColumns, row: int, col: int, sheet: str = "Training") -> str:
     """How verify names a Training cell: `Training update 3: sample slot 1: backward: δh1`."""
     group = header = ""
     for c, g, h in cols.headers:
         if c > col:
             break
         group, header = g, h
-    return f"Training update {row - TRAIN_FIRST_ROW}: {group}: {header}"
+    return f"{sheet} update {row - TRAIN_FIRST_ROW}: {group}: {header}"
 
 
 def training_rows(graph: G.Graph, data_cells: Mapping[tuple, str],
-                  steps: Iterable[R.Step] | None = None) -> Iterator[list[Cell]]:
+                  steps: Iterable[R.Step] | None = None, eta: str = "eta") -> Iterator[list[Cell]]:
     """Rows of the Training sheet, one per update (0…N), as lists of cells.
 
     `data_cells` maps ("data", s, field, j) to the reference a formula uses for that given
-    value (a defined name or `Network!$D$9`).
+    value (a defined name or `Network!$D$9`); `eta` is the learning rate's (the name `eta`, or
+    the sheet's own η cell in a sweep).
     """
     spec = graph.spec
     cols = training_columns(graph)
@@ -121,7 +122,7 @@ def training_rows(graph: G.Graph, data_cells: Mapping[tuple, str],
         for name, c in cols.params.items():
             rule = new[name]
             assert rule is not None
-            previous = {name: a1(r - 1, c), f"grad_{name}": a1(r - 1, cols.grads[name])}
+            previous = {name: a1(r - 1, c), f"grad_{name}": a1(r - 1, cols.grads[name]), "eta": eta}
             formulas[c] = name if k == 0 else rule.formula(previous)
         for slot in range(present):
             for name, c in cols.slots[slot].items():

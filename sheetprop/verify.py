@@ -24,7 +24,7 @@ from sheetprop.limits import LIBREOFFICE_GRACE, VERIFY_MAX_MEMORY, VERIFY_TIMEOU
 from sheetprop.readbook import WorkbookError, check_container, load, sheet_cells
 from sheetprop.network import Sample, Spec, SpecError
 from sheetprop.spec import count_formulas, validate
-from sheetprop.workbook import SPEC_MARKER, build
+from sheetprop.workbook import ETA_CELL, SPEC_MARKER, SWEEP, SWEEP_TABLE, build, training_sheet
 
 
 @dataclass
@@ -100,6 +100,12 @@ def read_embedded(path: str | Path):
         for cell in sheet_cells(wb[L.NETWORK]):
             if cell["value"] is not None:
                 values[(cell["row"] - 1, cell["column"] - 1)] = cell["value"]
+        for eta in spec.sweep:  # a sweep: each Training sheet's own learning rate
+            sheet = training_sheet(spec, eta)
+            if sheet in wb.sheetnames:
+                for cell in sheet_cells(wb[sheet]):
+                    if (cell["row"] - 1, cell["column"] - 1) == ETA_CELL:
+                        values[(sheet, *ETA_CELL)] = cell["value"]
         names = {name: dn.attr_text for name, dn in wb.defined_names.items()}
     finally:
         wb.close()
@@ -108,7 +114,7 @@ def read_embedded(path: str | Path):
 
 def given_spec(spec, values: dict, path) -> tuple[Spec, list[str]]:
     """The spec with the given values the workbook holds now, and what changed."""
-    _graph, network, *_ = build(spec)
+    network = build(spec).network
     changes: list[str] = []
     given = R.Params.of(spec)
     data = [[list(s.inputs), list(s.targets)] for s in spec.data]
@@ -133,27 +139,45 @@ def given_spec(spec, values: dict, path) -> tuple[Spec, list[str]]:
         else:
             given.set(params[key[0]], got)
     data_ = tuple(Sample(tuple(i), tuple(t)) for i, t in data)
-    return replace(given.apply_to(spec), learning_rate=eta, data=data_), changes
+    sweep = list(spec.sweep)
+    for k, old in enumerate(spec.sweep):
+        sheet = training_sheet(spec, old)
+        got = values.get((sheet, *ETA_CELL))
+        if isinstance(got, bool) or not isinstance(got, (int, float)) or not math.isfinite(got) or got <= 0:
+            raise WorkbookError(f"{path}: {sheet}!{a1(*ETA_CELL)} (the learning rate) must hold a number greater "
+                                f"than 0, found {got!r}; type one there")
+        if float(got) != old:
+            changes.append(f"{sheet} η {old!r} -> {float(got)!r}")
+        sweep[k] = float(got)
+    spec = replace(given.apply_to(spec), learning_rate=eta, data=data_)
+    return (replace(spec, sweep=tuple(sweep)) if sweep else spec), changes
 
 
-def expected_cells(spec):
+def expected_cells(spec, sheets: list[str] | None = None):
     """Every formula cell with its reference value: (sheet, row, col, value, what).
 
     Training cells are named only when reported (`what` is None), which keeps a
     10,000-row sheet cheap.
     """
-    graph, network, names, cols, data_cells, steps = build(spec)
-    first = last = None
-    for step in steps:
-        first, last = first or step, step
-        row = L.TRAIN_FIRST_ROW + step.index
-        for col, value in T.training_values(graph, cols, step).items():
-            yield L.TRAINING, row, col, value, None
-    L.checks(network, first, last, cols.E_total)
-    for cell in network.cells:
+    built = build(spec, sheets)
+    ends = []
+    for run in built.runs:
+        first = last = None
+        for step in run.steps:
+            first, last = first or step, step
+            row = L.TRAIN_FIRST_ROW + step.index
+            for col, value in T.training_values(built.graph, built.cols, step).items():
+                yield run.sheet, row, col, value, None
+        ends.append((run, first, last))
+    L.checks(built.network, ends[0][1], ends[0][2], built.cols.E_total, built.runs[0].sheet)
+    for cell in built.network.cells:
         if cell.style == "formula":
             yield L.NETWORK, cell.row, cell.col, cell.value, cell.what
-    yield "names", names, None, None, None
+    if spec.sweep:
+        for k, (run, first, last) in enumerate(ends):
+            for col, value in enumerate((run.eta, first.E_total, last.E_total)):
+                yield SWEEP, SWEEP_TABLE + 1 + k, col, value, f"Sweep: η = {run.eta:g}"
+    yield "names", built.names, None, None, None
 
 
 def verify_workbook(path: str | Path, engine: str | None = None, tol: float = 1e-9,
@@ -182,7 +206,7 @@ def verify_workbook(path: str | Path, engine: str | None = None, tol: float = 1e
         if status:
             n = count_formulas(spec)
             status(f"recomputing about {n:,} formula cells with {engine}, and the reference…")
-        expected = list(expected_cells(spec))
+        expected = list(expected_cells(spec, [training_sheet(spec0, eta) for eta in spec0.etas]))
         if status:
             status(f"reference ready; waiting for {engine}…")
         results = job.result()
@@ -197,6 +221,7 @@ def verify_workbook(path: str | Path, engine: str | None = None, tol: float = 1e
             job.stop()
 
     cols = T.training_columns(G.build(spec))
+    trainings = {training_sheet(spec0, eta) for eta in spec0.etas}
     for sheet, row, col, value, what in expected:
         if sheet == "names":
             names = row
@@ -208,7 +233,7 @@ def verify_workbook(path: str | Path, engine: str | None = None, tol: float = 1e
             continue
         ok, rel = agree(value, got, tol)
         if not ok:
-            what = what or (T.training_what(cols, row, col) if sheet == L.TRAINING else ref)
+            what = what or (T.training_what(cols, row, col, sheet) if sheet in trainings else ref)
             if (sheet, ref) in results.held:
                 got = f"not evaluated: the formula {results.held[(sheet, ref)]}"
             report.mismatches.append(Mismatch(what, f"{sheet}!{ref}", value, _plain(got)))

@@ -29,6 +29,7 @@ STYLES = {
     "maths": {"font_color": "#375623"},
     "input": {"bg_color": "#FFF2CC", "font_color": "#0000FF", "border": 1, "border_color": "#BF9000"},
     "formula": {"num_format": "0.000000000"},
+    "number": {"num_format": "General"},
     "index": {"num_format": "0", "font_color": "#595959"},
     "answer": {"bg_color": "#E2EFDA", "border": 2, "border_color": "#548235", "num_format": "0.000000000"},
     "group": {"bold": True, "italic": True, "font_color": "#1F3864"},
@@ -74,7 +75,20 @@ def add_sheet(wb, name: str):
     return wb.add_worksheet(name, worksheet_class=plain_worksheet_class())
 
 
-def write_network(wb, ws, network: L.SheetLayout, names: dict, fmt) -> int:
+PAPERS = {"a4": 9, "letter": 1}  # XlsxWriter's paper codes
+
+
+def print_setup(ws, repeat_rows: tuple[int, int] | None = None, paper: str = "a4") -> None:
+    """Print-ready: landscape, one page wide (as many pages down as it takes), on A4 or Letter; a
+    Training sheet repeats its header rows on every page."""
+    ws.set_landscape()
+    ws.set_paper(PAPERS[paper])
+    ws.fit_to_pages(1, 0)
+    if repeat_rows is not None:
+        ws.repeat_rows(*repeat_rows)
+
+
+def write_network(wb, ws, network: L.SheetLayout, names: dict, fmt, paper: str = "a4") -> int:
     """Write the Network sheet's cells (in row order), widths, page set-up and names."""
     formulas = 0
     for cell in sorted(network.cells, key=lambda c: (c.row, c.col)):
@@ -83,8 +97,7 @@ def write_network(wb, ws, network: L.SheetLayout, names: dict, fmt) -> int:
     for col, width in network.widths.items():
         ws.set_column(col, col, width)
     ws.freeze_panes(0, 3)
-    ws.set_landscape()
-    ws.fit_to_pages(1, 0)
+    print_setup(ws, paper=paper)
     for name, (row, col) in names.items():
         wb.define_name(name, f"={L.NETWORK}!{a1(row, col, True)}")
     return formulas

@@ -1,6 +1,6 @@
 """Bounded fuzzing: random and mutated specs and workbooks give a result or a one-line error.
 
-Never a traceback, never an exception of another kind, and within a bounded time. The
+Never a traceback, never an exception of another kind; each problem one line. The
 workbook cases start from a real exercise solution and damage it: random bytes of the
 zip, or random bytes of the sheet's XML inside a sound zip.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import zipfile
 
 import openpyxl
@@ -21,8 +20,7 @@ from hypothesis import strategies as st
 from sheetprop import graph as G
 from sheetprop.batch import grade_files
 from sheetprop.grade import GradeOptions
-from sheetprop.readbook import read_book
-from sheetprop.readbook import WorkbookError
+from sheetprop.readbook import WorkbookError, read_book
 from sheetprop.screen import screen_book
 from sheetprop.spec import SpecError, load_spec, parse_spec
 from sheetprop.workbook import write_workbook
@@ -41,15 +39,15 @@ epochs: 1
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 
-def one_line_or_result(fn, *args, error=SpecError, seconds=5.0):
-    start = time.monotonic()
+def one_line_or_result(fn, *args, error=SpecError):
+    """fn's result, or None when it refuses: each of its problems one non-empty line."""
     try:
-        result = fn(*args)
+        return fn(*args)
     except error as exc:
-        assert str(exc) and "\n" not in str(exc)
-        result = None
-    assert time.monotonic() - start < seconds
-    return result
+        problems = getattr(exc, "problems", (str(exc),))
+        assert problems and str(exc) == "\n".join(problems)
+        assert all(p.strip() and "\n" not in p for p in problems)
+        return None
 
 
 # ---------------------------------------------------------------- specs

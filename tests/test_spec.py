@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from sheetprop.spec import SpecError, load_spec, parse_spec, preset_names, validate
+from sheetprop.spec import KEYS, SpecError, load_spec, load_yaml, parse_spec, preset_names, validate
 
 BASE = """
 layers: [2, 2, 1]
@@ -15,12 +15,15 @@ data:
 
 
 def error_of(text, where="net.yaml"):
+    """The first problem of a spec that has some; every problem is one line naming the file."""
     with pytest.raises(SpecError) as info:
         parse_spec(text, where=where)
-    message = str(info.value)
-    assert "\n" not in message
-    assert message.startswith(where + ":")
-    return message
+    problems = info.value.problems
+    assert str(info.value) == "\n".join(problems)
+    for problem in problems:
+        assert "\n" not in problem
+        assert problem.startswith(where + ":")
+    return problems[0]
 
 
 def test_presets_are_listed_and_load():
@@ -44,9 +47,8 @@ def test_presets_are_listed_and_load():
      "data: [{inputs: [1, 2], targets: [1, 0]}]\n", "layers[1].activation", "output layer only"),
     ("layers: [2, {size: 2, activation: softmax}]\nlearning_rate: 0.1\ndata: [{inputs: [1, 2], targets: [1, 0]}]\n",
      "loss", "cross_entropy"),
-    (BASE + "learning_rate: .nan\n", "learning_rate", "finite"),
+    (BASE.replace("0.5", ".nan"), "learning_rate", "finite"),
     (BASE.replace("0.5", "-1"), "learning_rate", "greater than 0"),
-    (BASE + "batch: 5\n", "batch", "larger than the 1 samples"),
     (BASE + "epochs: -1\n", "epochs", "at least 0"),
     (BASE + "learning_rat: 1\n", "learning_rat", "did you mean 'learning_rate'"),
     (BASE.replace("[2, 2, 1]", "[2, 0, 1]"), "layers[1]", "at least 1"),
@@ -57,6 +59,88 @@ def test_each_problem_names_the_field(text, field, says):
     message = error_of(text)
     assert f": {field}: " in message
     assert says in message
+
+
+THREE_PROBLEMS = """
+layers: [2, 2, 1]
+learning_rat: 0.5
+loss: half_ssee
+data:
+  - {inputs: [0.1, 0.2], targets: [0.3]}
+  - {inputs: [0.1], targets: [0.3]}
+"""
+
+
+def test_every_problem_is_reported_at_once_one_line_each():
+    with pytest.raises(SpecError) as info:
+        parse_spec(THREE_PROBLEMS, where="hw.yaml")
+    assert info.value.problems == (
+        "hw.yaml: learning_rat: unknown field (did you mean 'learning_rate'?); allowed: " + ", ".join(KEYS),
+        "hw.yaml: loss: unknown value 'half_ssee' (did you mean 'half_sse'?); allowed: "
+        "half_sse, sse, mse, bce, cross_entropy",
+        "hw.yaml: learning_rate: missing; give the learning rate η, e.g. 0.5",
+        "hw.yaml: data[1].inputs: must hold 2 numbers, not 1",
+    )
+
+
+def test_a_field_that_depends_on_a_broken_one_is_checked_as_far_as_it_can_be():
+    # the layers are broken, so the data's width cannot be checked, but its numbers can
+    text = "layers: [2, x]\nlearning_rate: 0.1\ndata: [{inputs: [1, abc], targets: [1, 2, 3]}]\n"
+    with pytest.raises(SpecError) as info:
+        parse_spec(text, where="s.yaml")
+    assert info.value.problems == (
+        "s.yaml: layers[1]: must be a whole number, not 'x'",
+        "s.yaml: data[0].inputs[1]: must be a number, not 'abc'",
+    )
+
+
+def test_the_cli_prints_one_error_line_per_problem(tmp_path):
+    from click.testing import CliRunner
+
+    from sheetprop.cli import main
+
+    (tmp_path / "hw.yaml").write_text(THREE_PROBLEMS)
+    result = CliRunner().invoke(main, ["generate", str(tmp_path / "hw.yaml"), "-o", str(tmp_path / "hw.xlsx")])
+    assert result.exit_code == 2
+    lines = result.output.strip().split("\n")
+    assert len(lines) == 4 and all(line.startswith(f"Error: {tmp_path / 'hw.yaml'}: ") for line in lines)
+    assert not (tmp_path / "hw.xlsx").exists()
+
+
+@pytest.mark.parametrize("batch, n, note", [
+    (5, 1, "a mini-batch of 5 is more than the 1 sample; each update uses it as one full batch"),
+    (3, 2, "a mini-batch of 3 is more than the 2 samples; each update uses all 2 as one full batch"),
+])
+def test_a_mini_batch_larger_than_the_data_is_one_full_batch_with_a_note(batch, n, note):
+    samples = "".join(f"  - {{inputs: [0.1, 0.{k}], targets: [0.3]}}\n" for k in range(n))
+    text = "layers: [2, 2, 1]\nlearning_rate: 0.5\ndata:\n" + samples
+    spec = parse_spec(text + f"batch: {batch}\n", where="mb.yaml")
+    assert spec.batch == "full" and spec.batch_size == n and spec.n_updates == 1
+    assert spec == parse_spec(text + "batch: full\n", where="mb.yaml")
+    assert spec.notes == (f"mb.yaml: batch: {note}, as PyTorch's DataLoader does",)
+    assert parse_spec(text + "batch: full\n").notes == ()
+
+
+@pytest.mark.parametrize("text, is_json, says", [
+    ("layers: [2, 1]\nlearning_rate: 0.1\nlayers: [2, 2, 1]\n", False,
+     "YAML error at line 3, column 1: the key 'layers' is given twice (first at line 1); keep one"),
+    ("layers: [2, 1]\nlearning_rate: 0.1\ndata: [{inputs: [1, 2], targets: [1], inputs: [3, 4]}]\n", False,
+     "the key 'inputs' is given twice"),
+    ('{"layers": [2, 1], "learning_rate": 0.1, "learning_rate": 0.2, "data": []}', True,
+     "JSON error: the key 'learning_rate' is given twice in one object; keep one"),
+    ('{"layers": [2, 1], "data": [{"inputs": [1, 2], "targets": [1], "targets": [0]}]}', True,
+     "the key 'targets' is given twice"),
+])
+def test_a_key_given_twice_is_an_error_naming_it(text, is_json, says):
+    with pytest.raises(SpecError) as info:
+        parse_spec(text, where="twice", is_json=is_json)
+    assert str(info.value).startswith("twice: ") and says in str(info.value)
+
+
+def test_a_yaml_merge_may_override_a_key():
+    text = "defaults: &d {inputs: [1, 2], targets: [1]}\n"
+    raw = load_yaml(text + "sample: {<<: *d, targets: [0]}\n", "merge.yaml")
+    assert raw["sample"] == {"inputs": [1, 2], "targets": [0]}
 
 
 def test_yaml_syntax_error_gives_line_and_column():

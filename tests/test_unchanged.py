@@ -1,6 +1,7 @@
 """Behaviour unchanged: every fixture workbook, written by the code before the refactoring of
 issue 9 (tests/data/make_before.py), is written again from its spec and compared cell by cell:
-formulas and values, stored results, defined names, styles and the sheets' set-up."""
+formulas and values, stored results, defined names, styles, widths, frozen panes and charts.
+(The page set-up is left out: issue 11 made every sheet print-ready on purpose.)"""
 
 import json
 from pathlib import Path
@@ -38,8 +39,6 @@ def snapshot(path: Path) -> dict:
             "cells": cells,
             "widths": {k: d.width for k, d in ws.column_dimensions.items() if d.width},
             "freeze": ws.freeze_panes,
-            "landscape": ws.page_setup.orientation,
-            "fit": (ws.page_setup.fitToWidth, ws.page_setup.fitToHeight),
             "charts": len(ws._charts),
         }
     return shot

@@ -39,26 +39,33 @@ xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
 
 
 def evaluate(path, timeout=None) -> dict[tuple[str, str], object]:
+    with tempfile.TemporaryDirectory(prefix="sheetprop-lo-") as tmp_name:
+        converted, cells = convert(path, "xlsx:Calc MS Excel 2007 XML", Path(tmp_name), timeout,
+                                   lambda: formula_cells(path))
+        return _read(converted, cells)
+
+
+def convert(path, to: str, folder: Path, timeout=None, meanwhile=lambda: None):
+    """Have LibreOffice recalculate `path` and save it as `to` (`pdf`, `xlsx:Calc MS Excel 2007 XML`)
+    in `folder`, with a profile of its own there. Returns (the file written, what `meanwhile()`
+    returned while soffice worked)."""
     exe = soffice()
     if exe is None:
         raise EngineUnavailable(f"LibreOffice is not installed (no soffice on PATH); {INSTALL}")
-    with tempfile.TemporaryDirectory(prefix="sheetprop-lo-") as tmp_name:
-        tmp = Path(tmp_name)
-        profile = tmp / "profile"
-        (profile / "user").mkdir(parents=True)
-        (profile / "user" / "registrymodifications.xcu").write_text(RECALC_ALWAYS, encoding="utf-8")
-        source = tmp / "book.xlsx"
-        shutil.copyfile(path, source)
-        command = [
-            exe, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--invisible", "--norestore",
-            "--nologo", "--nodefault", "--nolockcheck", "--convert-to", "xlsx:Calc MS Excel 2007 XML",
-            "--outdir", str(tmp / "out"), str(source),
-        ]
-        cells, log = _run(command, path, timeout, lambda: formula_cells(path))
-        converted = tmp / "out" / "book.xlsx"
-        if not converted.is_file():
-            raise EngineError(f"LibreOffice could not convert {path} ({log}); check that the file opens in LibreOffice")
-        return _read(converted, cells)
+    profile = folder / "profile"
+    (profile / "user").mkdir(parents=True)
+    (profile / "user" / "registrymodifications.xcu").write_text(RECALC_ALWAYS, encoding="utf-8")
+    source = folder / "book.xlsx"
+    shutil.copyfile(path, source)
+    command = [
+        exe, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--invisible", "--norestore",
+        "--nologo", "--nodefault", "--nolockcheck", "--convert-to", to, "--outdir", str(folder / "out"), str(source),
+    ]
+    found, log = _run(command, path, timeout, meanwhile)
+    converted = folder / "out" / f"book.{to.split(':')[0]}"
+    if not converted.is_file():
+        raise EngineError(f"LibreOffice could not convert {path} ({log}); check that the file opens in LibreOffice")
+    return converted, found
 
 
 def _run(command, path, timeout, meanwhile):

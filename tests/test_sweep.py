@@ -1,0 +1,207 @@
+"""A learning-rate sweep: a live Training sheet per η and a Sweep sheet charting them together."""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from dataclasses import replace
+
+import openpyxl
+import pytest
+from click.testing import CliRunner
+
+from conftest import needs_libreoffice
+from sheetprop import layout as L
+from sheetprop.cli import main
+from sheetprop.network import with_epochs
+from sheetprop.reference import iterate_training
+from sheetprop.spec import SpecError, load_spec, parse_spec, validate, with_sweep
+from sheetprop.verify import verify_workbook
+from sheetprop.workbook import ETA_CELL, SWEEP_TABLE, training_sheet, write_workbook
+
+ETAS = (0.1, 0.2, 0.5, 0.8, 1.0, 2.0)
+
+
+def losses(spec, eta) -> list[float]:
+    """Each update's loss at learning rate `eta`, straight from the reference."""
+    return [step.E_total for step in iterate_training(replace(spec, learning_rate=eta, sweep=()))]
+
+
+def column_of(ws, header: str) -> int:
+    row = next(ws.iter_rows(min_row=L.TRAIN_HEADER_ROW + 1, max_row=L.TRAIN_HEADER_ROW + 1, values_only=True))
+    return row.index(header)
+
+
+@pytest.fixture(scope="module")
+def homework(tmp_path_factory):
+    """The homework as courses set it: Mazur without biases, 40 updates, the six learning rates."""
+    folder = tmp_path_factory.mktemp("sweep")
+    book = folder / "homework.xlsx"
+    result = CliRunner().invoke(main, ["generate", "mazur-nobias", "--eta", ",".join(f"{e:g}" for e in ETAS),
+                                       "--epochs", "40", "-o", str(book)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Wrote {book}: ")
+    assert "40 updates on each of 6 Training sheets (η = 0.1, 0.2, 0.5, 0.8, 1, 2) and a Sweep sheet" in result.output
+    return book
+
+
+def test_a_training_sheet_per_learning_rate_each_with_its_own_input(homework):
+    spec = with_sweep(with_epochs(load_spec("mazur-nobias"), 40), ETAS)
+    wb = openpyxl.load_workbook(homework)
+    sheets = [f"Training η={eta:g}" for eta in ETAS]
+    assert wb.sheetnames == [L.NETWORK, *sheets, "Sweep", L.ABOUT]
+    for eta, sheet in zip(ETAS, sheets):
+        ws = wb[sheet]
+        eta_cell = ws.cell(ETA_CELL[0] + 1, ETA_CELL[1] + 1)
+        assert eta_cell.value == eta
+        assert eta_cell.fill.fgColor.rgb.endswith("FFF2CC")  # an input, yellow like the Network sheet's
+        assert column_of(ws, "E_total") > 0
+        row = [c.value for c in ws[L.TRAIN_FIRST_ROW + 2] if isinstance(c.value, str) and c.value.startswith("=")]
+        assert sum("$B$3" in f for f in row) == 8  # the update of each of the 8 weights uses the sheet's own η …
+        assert not any(re.search(r"\beta\b", f) for f in row)  # … never the Network sheet's
+    # the Network sheet works the first learning rate
+    (sheet, cell), = wb.defined_names["eta"].destinations
+    assert sheet == L.NETWORK and wb[sheet][cell.replace("$", "")].value == ETAS[0] == spec.learning_rate
+
+
+def test_the_stored_losses_are_each_learning_rates_own(homework):
+    spec = with_sweep(with_epochs(load_spec("mazur-nobias"), 40), ETAS)
+    wb = openpyxl.load_workbook(homework, data_only=True)  # the results XlsxWriter stored
+    for eta in ETAS:
+        ws = wb[training_sheet(spec, eta)]
+        col = column_of(ws, "E_total")
+        stored = [ws.cell(L.TRAIN_FIRST_ROW + 1 + k, col + 1).value for k in range(41)]
+        assert stored == pytest.approx(losses(spec, eta), rel=1e-15)
+    ws = wb["Sweep"]
+    table = [[ws.cell(SWEEP_TABLE + 2 + k, c + 1).value for c in range(3)] for k in range(len(ETAS))]
+    assert [row[0] for row in table] == list(ETAS)
+    assert [row[2] for row in table] == pytest.approx([losses(spec, eta)[-1] for eta in ETAS], rel=1e-15)
+    # the larger η, the lower the loss after 40 updates, for this network
+    assert [row[2] for row in table] == sorted((row[2] for row in table), reverse=True)
+
+
+def test_the_sweep_chart_has_a_series_per_learning_rate_a_legend_and_axis_titles(homework):
+    with zipfile.ZipFile(homework) as z:
+        charts = {name: z.read(name).decode() for name in z.namelist() if name.startswith("xl/charts/chart")}
+        drawings = {name: z.read(name).decode() for name in z.namelist()
+                    if re.fullmatch(r"xl/worksheets/_rels/sheet\d+\.xml\.rels", name)}
+    sweep = [xml for xml in charts.values() if "one curve per learning rate" in xml]
+    assert len(sweep) == 1 and len(charts) == len(ETAS) + 1  # one chart per Training sheet, and the Sweep chart
+    xml = sweep[0]
+    assert xml.count("<c:ser>") == len(ETAS)
+    e_total = openpyxl.utils.get_column_letter(column_of(openpyxl.load_workbook(homework)["Training η=1"], "E_total") + 1)
+    for eta in ETAS:
+        assert f"<c:v>η = {eta:g}</c:v>" in xml  # the series' name, shown in the legend
+        assert f"<c:f>'Training η={eta:g}'!$A$23:$A$63</c:f>" in xml  # updates 0 … 40
+        assert f"<c:f>'Training η={eta:g}'!${e_total}$23:${e_total}$63</c:f>" in xml  # their losses
+    assert "<c:legend>" in xml
+    assert xml.count("<c:title>") == 3  # the chart's, the x axis's ("update"), the y axis's ("E_total")
+    assert ">update<" in xml and ">E_total<" in xml
+    assert drawings  # the charts are anchored in sheets
+
+
+@pytest.mark.parametrize("engine", ["ironcalc", "formulas"])
+def test_verify_checks_every_sheet(homework, engine):
+    report = verify_workbook(homework, engine=engine)
+    assert report.error is None and report.mismatches == []
+    spec = with_sweep(with_epochs(load_spec("mazur-nobias"), 40), ETAS)
+    from sheetprop.spec import count_formulas
+    assert report.cells == count_formulas(spec)
+
+
+@needs_libreoffice
+def test_verify_checks_every_sheet_with_libreoffice(homework):
+    report = verify_workbook(homework, engine="libreoffice")
+    assert report.error is None and report.mismatches == [], report.mismatches[:3]
+
+
+def test_a_student_changing_one_sheets_eta_moves_only_that_curve(homework, tmp_path):
+    edited = tmp_path / "edited.xlsx"
+    wb = openpyxl.load_workbook(homework)
+    wb["Training η=0.5"].cell(ETA_CELL[0] + 1, ETA_CELL[1] + 1).value = 0.25
+    wb.save(edited)
+    report = verify_workbook(edited, engine="ironcalc")
+    assert report.error is None and report.mismatches == []
+    results = report_values(edited)
+    spec = with_sweep(with_epochs(load_spec("mazur-nobias"), 40), ETAS)
+    assert results["Training η=0.5"][-1] == pytest.approx(losses(spec, 0.25)[-1], rel=1e-12)
+    assert results["Training η=0.8"][-1] == pytest.approx(losses(spec, 0.8)[-1], rel=1e-12)
+
+
+def report_values(book) -> dict[str, list[float]]:
+    from sheetprop.engines import evaluate
+
+    values = evaluate(book, "ironcalc")
+    wb = openpyxl.load_workbook(book, read_only=False)
+    out = {}
+    for sheet in wb.sheetnames:
+        if sheet.startswith("Training"):
+            col = column_of(wb[sheet], "E_total")
+            from sheetprop.cells import a1
+            out[sheet] = [values[(sheet, a1(L.TRAIN_FIRST_ROW + k, col))] for k in range(1, 41)]
+    return out
+
+
+def test_reference_json_gives_each_learning_rates_loss_history():
+    result = CliRunner().invoke(main, ["reference", "mazur", "--eta", "0.1,0.5,2", "--epochs", "5", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    spec = with_epochs(load_spec("mazur"), 5)
+    assert [run["learning_rate"] for run in data["sweep"]] == [0.1, 0.5, 2.0]
+    for run in data["sweep"]:
+        assert run["loss"] == pytest.approx(losses(spec, run["learning_rate"]), rel=1e-15)
+    assert data["loss"] == data["sweep"][0]["loss"]
+    assert data["names"]["eta"] == 0.1
+
+
+def test_a_sweep_in_the_spec_file():
+    spec = parse_spec("layers: [2, 2, 2]\nlearning_rate: [0.1, 0.2, 0.5]\ndata: [{inputs: [1, 2], targets: [0, 1]}]\n")
+    assert spec.learning_rate == 0.1 and spec.sweep == (0.1, 0.2, 0.5) and spec.etas == (0.1, 0.2, 0.5)
+    assert validate(spec.to_dict()) == spec  # the embedded form round-trips
+    with pytest.raises(SpecError, match=r"learning_rate\[1\]: must be greater than 0"):
+        parse_spec("layers: [1, 1]\nlearning_rate: [0.1, -2]\ndata: [{inputs: [1], targets: [1]}]\n")
+    with pytest.raises(SpecError, match="lists a learning rate twice"):
+        parse_spec("layers: [1, 1]\nlearning_rate: [0.1, 0.1]\ndata: [{inputs: [1], targets: [1]}]\n")
+
+
+MORE = {
+    "online, several samples": ("vandermerwe", {"batch": "online"}),
+    "mini-batch": ("xor", {"batch": 2}),
+    "several outputs, biases": ("mazur", {}),
+    "softmax and cross-entropy": (None, None),
+}
+
+
+@pytest.mark.parametrize("case", MORE)
+def test_a_sweep_works_with_every_kind_of_spec(tmp_path, case):
+    name, changes = MORE[case]
+    if name is None:
+        spec = parse_spec("layers: [2, 3, {size: 3, activation: softmax}]\nloss: cross_entropy\n"
+                          "learning_rate: 0.3\nepochs: 4\ndata:\n  - {inputs: [0.5, -1], targets: [0, 1, 0]}\n"
+                          "  - {inputs: [1, 0.25], targets: [1, 0, 0]}\n")
+    else:
+        spec = validate({**load_spec(name).to_dict(), **changes, "epochs": 3})
+    spec = with_sweep(spec, (0.05, 0.3, 1.5))
+    book = tmp_path / "b.xlsx"
+    write_workbook(spec, book)
+    report = verify_workbook(book, engine="ironcalc")
+    assert report.error is None and report.mismatches == []
+    values = openpyxl.load_workbook(book, data_only=True)
+    for eta in spec.sweep:
+        ws = values[training_sheet(spec, eta)]
+        col = column_of(ws, "E_total")
+        last = ws.cell(L.TRAIN_FIRST_ROW + 1 + spec.n_updates, col + 1).value
+        assert last == pytest.approx(losses(spec, eta)[-1], rel=1e-14)
+
+
+@pytest.mark.parametrize("value, says", [
+    ("0,1", "'0' must be greater than 0"),
+    ("0.5,0.5", "lists a learning rate twice"),
+    ("0.1,abc", "'abc' is not a number"),
+    (",".join(str(k + 1) for k in range(21)), "at most 20 learning rates"),
+])
+def test_bad_eta_options_are_one_line_and_exit_2(tmp_path, value, says):
+    result = CliRunner().invoke(main, ["generate", "mazur", "--eta", value, "-o", str(tmp_path / "x.xlsx")])
+    assert result.exit_code == 2 and says in result.output
+    assert not (tmp_path / "x.xlsx").exists()
