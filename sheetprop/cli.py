@@ -354,6 +354,9 @@ def presets() -> None:
               help="Write Gradescope's autograder results.json here (one file only).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write one row per file (student, score, first mistake) for the gradebook.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write one self-contained HTML page for the class: the table, every answer as a heat map, "
+                   "the mistakes by how many made them, the scores and the loss curves.")
 @click.option("--map", "map_path", type=click.Path(dir_okay=False, path_type=Path),
               help="YAML file mapping names to cells (net_h1: Sheet1!B7) for layouts without names or labels.")
 @click.option("--points", "points_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -379,9 +382,9 @@ def presets() -> None:
               help="Refuse a workbook holding more cells than this (and a spec whose exercise would).")
 @click.option("-d", "--details", is_flag=True, help="With several files, list every quantity of every file.")
 def check(files: tuple[Path, ...], spec_ref: str | None, as_json: bool, gradescope: Path | None, csv_path: Path | None,
-          map_path: Path | None, points_path: Path | None, tol: float, carried_forward_credit: float,
-          hardcoded_credit: float, engine: str, jobs: int, timeout: float, max_memory: int, max_size: int,
-          max_cells: int, details: bool) -> None:
+          html_path: Path | None, map_path: Path | None, points_path: Path | None, tol: float,
+          carried_forward_credit: float, hardcoded_credit: float, engine: str, jobs: int, timeout: float,
+          max_memory: int, max_size: int, max_cells: int, details: bool) -> None:
     """Grade students' workbooks FILES against SPEC (or the network each workbook shows).
 
     Each quantity is found by its name, a map entry, the structure of the formulas or a
@@ -403,7 +406,8 @@ def check(files: tuple[Path, ...], spec_ref: str | None, as_json: bool, gradesco
     network = _load(spec_ref, max_cells=max_cells, training=False) if spec_ref else None
     if gradescope and len(files) != 1:
         raise UserError("--gradescope writes the results of one submission: pass one file")
-    _check_outputs({option: p for option, p in (("--csv", csv_path), ("--gradescope", gradescope)) if p},
+    outputs = (("--csv", csv_path), ("--html", html_path), ("--gradescope", gradescope))
+    _check_outputs({option: p for option, p in outputs if p},
                    [*files, Path(spec_ref) if spec_ref else None, map_path, points_path])
     # the first update worked out: a spec that overflows stops here
     names = solve(network or load_spec("mazur-nobias")).graph.names
@@ -431,6 +435,10 @@ def check(files: tuple[Path, ...], spec_ref: str | None, as_json: bool, gradesco
     try:
         if csv_path:
             reports_.write_csv(reports, csv_path)
+        if html_path:
+            from sheetprop.htmlreport import class_page
+
+            write_text(html_path, class_page(reports, title=f"{network.name}: class report" if network else None))
         if gradescope:
             write_text(gradescope, dumps(reports_.gradescope(reports[0]), indent=1))
     except OSError as exc:

@@ -32,12 +32,15 @@ class TableCheck:
     cell: str | None = None  # where the table starts
 
     def to_json(self) -> dict:
+        """The table's verdict, its last losses beside the correct run's, and both curves whole:
+        `loss` as [update, E_total] pairs (a row may lack its loss), `correct_loss` by update."""
         pairs = {k: (v, self.correct_loss[k]) for k, v in self.loss.items() if k < len(self.correct_loss)}
         worst = max((abs(a - b) / abs(b) for a, b in pairs.values() if b), default=None)
         last = max(pairs, default=None)
         return {"sheet": self.sheet, "cell": self.cell, "eta": self.eta, "rows": self.rows, "status": self.status,
                 "first_wrong": self.first_wrong, "loss_last": pairs[last][0] if last is not None else None,
-                "correct_last": pairs[last][1] if last is not None else None, "max_rel_deviation": worst}
+                "correct_last": pairs[last][1] if last is not None else None, "max_rel_deviation": worst,
+                "loss": [[k, v] for k, v in sorted(self.loss.items())], "correct_loss": list(self.correct_loss)}
 
 
 def check_table(table: Table, book: StudentBook, values: Mapping, sol: R.Solution, found: Mapping[str, Ref],
