@@ -333,6 +333,42 @@ def reference(spec: str, epochs: int | None, as_json: bool, max_cells: int, etas
 
 
 @main.command()
+@click.argument("spec")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="The file to write (default: markdown to stdout; HTML to the spec's name with .html, here).")
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]),
+              help="md: GitHub markdown with $…$ maths; html: one self-contained page that renders offline.  "
+                   "[default: html for an -o ending in .html, else md]")
+def explain(spec: str, output: Path | None, fmt: str | None) -> None:
+    """Write the worked solution of SPEC's first update, as a tutorial does.
+
+    For every quantity, in the tutorial's order (forward pass, loss, then each layer's
+    backward pass and update from the output down): its formula, the same formula with the
+    numbers put in, and the result, every number from the reference.
+    """
+    from sheetprop.explain import render
+    from sheetprop.reference import solve
+
+    fmt = fmt or ("html" if output is not None and output.suffix.lower() in (".html", ".htm") else "md")
+    network = _load(spec, training=False)
+    if output is None and fmt == "html":
+        output = Path(Path(spec).stem + ".html")
+    if output is not None:
+        if Path(spec).exists() and target(output) == target(spec):
+            raise UserError(f"{output}: that is the spec itself; choose another output name")
+        check_writable(output, "the output")
+    text = render(solve(network), fmt)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        write_text(output, text)
+    except OSError as exc:
+        raise UserError(f"{output}: cannot write: {exc.strerror or exc}") from None
+    click.echo(f"Wrote {output}: the worked solution of the first update of {network.name}")
+
+
+@main.command()
 def presets() -> None:
     """List the built-in example specs, usable by name wherever a SPEC is accepted."""
     for name in preset_names():
