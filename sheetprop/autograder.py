@@ -252,6 +252,9 @@ def grade_submission(root: Path) -> dict:
                                  max_uncompressed=options.max_size, max_cells=options.max_cells)
     report, = grade_files([workbook], spec, grade_options, jobs=1)
     report.file = workbook.relative_to(root / "submission").as_posix()
+    if report.error:  # the student knows the file by its own name, not the container's path
+        report.error = report.error.replace(str(workbook), report.file)
+        report.error += ". If you think your file is fine, ask your instructor to look at it."
     results = reports.gradescope(report, visibility=options.visibility, by=options.tests)
     results["execution_time"] = round(time.monotonic() - start, 3)
     return results
@@ -307,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
                    "output": f"The autograder failed on this submission ({one_line(exc)}). Nothing shows your "
                              "file is at fault: ask your instructor for a regrade."}
     path = write_results(root, results)
-    print(f"sheetprop {__version__}: score {results.get('score', 0):g}; wrote {path}")
+    print(f"sheetprop {__version__} (from {Path(__file__).resolve().parent}): score {results.get('score', 0):g}; "
+          f"wrote {path}")
     print(results.get("output", ""))
     return 0
 

@@ -380,6 +380,23 @@ def presets() -> None:
                    f"{n} sample{'s' if n > 1 else ''}")
 
 
+def _judging_options(command):
+    """How answers are judged: the options `check` and `autograder` share."""
+    for option in reversed([
+        click.option("--tol", type=Finite(minimum=0, maximum=1), default=1e-9, show_default=True,
+                     help="Relative tolerance when comparing values."),
+        click.option("--carried-forward-credit", type=Finite(0, 1), default=1.0, show_default=True,
+                     help="Fraction of the points for work that is right given the student's own earlier values."),
+        click.option("--hardcoded-credit", type=Finite(0, 1), default=0.0, show_default=True,
+                     help="Fraction of the points for a number typed where a formula belongs."),
+        click.option("--engine", type=click.Choice(ENGINE_CHOICES), default=DEFAULT_ENGINE, show_default=True,
+                     help="The formula engine that recomputes the student's formulas (for the autograder, "
+                          "setup.sh installs LibreOffice when it is chosen)."),
+    ]):
+        command = option(command)
+    return command
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
 @click.option("--spec", "spec_ref", help="The spec the exercise was made from (a file or a preset name). Without it "
@@ -398,14 +415,7 @@ def presets() -> None:
 @click.option("--points", "points_path", type=click.Path(dir_okay=False, path_type=Path),
               help="YAML file of points per quantity: names, sections (forward, loss, backward, gradients, "
                    "update, given), glob patterns (new_*) or default.  [default: 1 per answer]")
-@click.option("--tol", type=Finite(minimum=0, maximum=1), default=1e-9, show_default=True,
-              help="Relative tolerance when comparing values.")
-@click.option("--carried-forward-credit", type=Finite(0, 1), default=1.0, show_default=True,
-              help="Fraction of the points for work that is right given the student's own earlier values.")
-@click.option("--hardcoded-credit", type=Finite(0, 1), default=0.0, show_default=True,
-              help="Fraction of the points for a number typed where a formula belongs.")
-@click.option("--engine", type=click.Choice(ENGINE_CHOICES), default=DEFAULT_ENGINE, show_default=True,
-              help="The formula engine that recomputes the student's formulas.")
+@_judging_options
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=CHECK_JOBS, show_default=True,
               help="Files graded at once, each in a process of its own (one per core).")
 @click.option("--timeout", type=Seconds(), default=str(int(CHECK_TIMEOUT)), show_default=True,
@@ -495,14 +505,7 @@ def check(files: tuple[Path, ...], spec_ref: str | None, as_json: bool, gradesco
                    "[default: section when --points gives points by section only, else quantity]")
 @click.option("--visibility", type=click.Choice(["visible", "hidden", "after_due_date", "after_published"]),
               default="visible", show_default=True, help="When students see the tests' results.")
-@click.option("--tol", type=Finite(minimum=0, maximum=1), default=1e-9, show_default=True,
-              help="Relative tolerance when comparing values.")
-@click.option("--carried-forward-credit", type=Finite(0, 1), default=1.0, show_default=True,
-              help="Fraction of the points for work that is right given the student's own earlier values.")
-@click.option("--hardcoded-credit", type=Finite(0, 1), default=0.0, show_default=True,
-              help="Fraction of the points for a number typed where a formula belongs.")
-@click.option("--engine", type=click.Choice(ENGINE_CHOICES), default=DEFAULT_ENGINE, show_default=True,
-              help="The formula engine that recomputes the student's formulas (libreoffice: setup.sh installs it).")
+@_judging_options
 @click.option("--timeout", type=Seconds(), default=str(int(CHECK_TIMEOUT)), show_default=True,
               help="Seconds one submission may take; a longer one scores 0 with a message.")
 @click.option("--max-memory", type=Size(MIN_MEMORY, "grading needs at least"), default="2G", show_default=True,

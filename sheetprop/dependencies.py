@@ -35,6 +35,7 @@ class Dependencies:
         self.shapes: dict[Ref, str] = {}
         self.functions: dict[Ref, tuple[str, ...]] = {}
         names = {name: Ref.parse(text) for name, text in book.names.items()}
+        self.names = {name.lower(): ref for name, ref in names.items()}
         for cell, raw in book.cells.items():
             if isinstance(raw, Formula):
                 refs, shape, functions = _parse(str(raw), cell, names)
@@ -50,13 +51,14 @@ class Dependencies:
         return cell in self.precedents
 
     def copy_of(self, cell: Ref) -> Ref | None:
-        """The one cell a formula such as `=B49` or `=$B$5` copies, else None."""
+        """The one cell a formula such as `=B49`, `=$B$5` or `=w_1` (a defined name) copies, else None."""
         raw = self.book.cells.get(cell)
         if not isinstance(raw, Formula):
             return None
         text = str(raw)[1:].strip().lstrip("+")
-        target = Ref.parse(text, cell.sheet) if text and "(" not in text else None
-        return target
+        if not text or "(" in text:
+            return None
+        return Ref.parse(text, cell.sheet) or self.names.get(text.lower())
 
     def is_constant(self, cell: Ref) -> bool:
         """A number typed as a formula (`=0.5`)."""

@@ -144,6 +144,10 @@ def _grade(report: FileReport, book: StudentBook, results: Results, spec: Spec |
     for other in tables:
         if other is table:
             cells = {name: loc.cell for name, loc in found.items()}
+            if not _mostly_in(table, cells, sol):  # the worked step elsewhere (a Network sheet), the run here
+                from sheetprop.structure import locate_structure
+
+                cells = locate_structure(book, sol, deps, results, {}, table)
             checks.append(check_table(other, book, results, sol, cells, near))
         else:
             checks.append(_check_other(other, table, book, results, sol, deps, found, near))
@@ -206,6 +210,13 @@ def _substitute_broken(report: FileReport, book: StudentBook, results: Results, 
     return merged, notes
 
 
+def _mostly_in(table: Table, cells: dict[str, Ref], sol: R.Solution) -> bool:
+    """Are most of the computed quantities found in the table's first rows?"""
+    computed = [cell for name, cell in cells.items() if not sol.graph[name].given]
+    inside = [c for c in computed if c.sheet == table.sheet and table.first <= c.row <= table.first + 1]
+    return 2 * len(inside) >= len(computed)
+
+
 def _check_other(other: Table, main: Table | None, book: StudentBook, results: Results, sol: R.Solution,
                  deps: Dependencies, found, near) -> TableCheck:
     """Another table (one sheet per learning rate, a second run beside the first): its quantities
@@ -214,7 +225,9 @@ def _check_other(other: Table, main: Table | None, book: StudentBook, results: R
     from sheetprop.infer import with_given
     from sheetprop.structure import locate_structure
 
-    if main is not None and other.labels == main.labels and other.params == main.params:
+    main_cells = {name: loc.cell for name, loc in found.items()}
+    if main is not None and other.labels == main.labels and other.params == main.params \
+            and _mostly_in(main, main_cells, sol):
         shift = other.first - main.first
         cells = {name: (Ref(other.sheet, loc.cell.row + shift, loc.cell.col) if loc.cell.sheet == main.sheet
                         and main.first <= loc.cell.row <= main.first + 1 else loc.cell)

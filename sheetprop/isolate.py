@@ -75,6 +75,9 @@ def _child(conn, parent, fn, args, kwargs, max_memory):
         result = ("memory", None)
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
         result = ("error", exc)
+    # The work is done: from here a SIGTERM (the parent stopping a child whose result it has read)
+    # ends the process quietly, instead of raising Terminated in whatever multiprocessing is doing.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         conn.send(result)
     except MemoryError:
@@ -83,6 +86,10 @@ def _child(conn, parent, fn, args, kwargs, max_memory):
         conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
     finally:
         conn.close()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)  # nothing of the parent's (atexit handlers, buffers it copied) runs twice
 
 
 class Job:

@@ -80,6 +80,8 @@ def training_line(t: dict) -> str:
     where = f"table {t['cell']} ({t['rows']} rows" + (f", η = {t['eta']:g}" if t.get("eta") is not None else "") + ")"
     if t["status"] == "pasted":
         return f"{where}: pasted values, no formulas: not graded"
+    if t["status"] == "unmatched":
+        return f"{where}: its columns could not be matched to the quantities: not graded (a --map helps)"
     if t["status"] == "correct":
         verdict = "every update right"
     else:
@@ -177,10 +179,18 @@ def _feedback(item) -> str:
         text = f"missing: no cell for {item.name} was found; expected {_show(item.expected)}"
     elif item.status == "correct":
         text = f"correct: {_show(item.got)}{where}"
+    elif item.status == "carried_forward":
+        text = (f"carried forward: your value {_show(item.got)}{where} is right given your own earlier values "
+                f"(with the correct ones it would be {_show(item.expected)})")
     else:
         text = (f"{item.status.replace('_', ' ')}: your value {_show(item.got) or '(empty)'}{where}, "
                 f"expected {_show(item.expected)}")
     return clean(text + (f". {item.diagnosis}" if item.diagnosis else ""))
+
+
+def _passed(item) -> bool:
+    """Right, or right given the student's own earlier values, with every point earned."""
+    return item.status in ("correct", "carried_forward") and item.points >= item.max_points
 
 
 def gradescope(report: FileReport, visibility: str = "visible", by: str = "quantity") -> dict:
@@ -195,7 +205,7 @@ def gradescope(report: FileReport, visibility: str = "visible", by: str = "quant
         for section, title in SECTION_TITLES.items():
             items = [i for i in graded if i.section == section]
             if items:
-                right = all(i.status == "correct" for i in items)
+                right = all(_passed(i) for i in items)
                 tests.append({"name": title, "score": sum(i.points for i in items),
                               "max_score": sum(i.max_points for i in items),
                               "status": "passed" if right else "failed", "visibility": visibility,
@@ -204,7 +214,7 @@ def gradescope(report: FileReport, visibility: str = "visible", by: str = "quant
         for item in graded:
             tests.append({"name": item.name, "tags": [SECTION_TITLES.get(item.section, item.section)],
                           "score": item.points, "max_score": item.max_points,
-                          "status": "passed" if item.status == "correct" else "failed",
+                          "status": "passed" if _passed(item) else "failed",
                           "visibility": visibility, "output": _feedback(item)})
     lines = [headline(report)] + [clean(f"note: {n}") for n in report.notes]
     lines += [clean(training_line(t)) for t in report.training]

@@ -25,7 +25,7 @@ class TableCheck:
     sheet: str
     eta: float | None
     rows: int
-    status: str  # correct, incorrect, pasted
+    status: str  # correct, incorrect, pasted, unmatched (no column known to hold a computed quantity)
     first_wrong: dict | None = None  # {"update", "name", "cell", "expected", "got"}
     loss: dict[int, float] = field(default_factory=dict)  # the student's E_total, by update
     correct_loss: list[float] = field(default_factory=list)  # the correct run's, same learning rate and values
@@ -51,6 +51,9 @@ def check_table(table: Table, book: StudentBook, values: Mapping, sol: R.Solutio
     eta = _number(book, values, eta_cell) if eta_cell else None
     check = TableCheck(table.sheet, eta, table.rows, "correct", cell=str(Ref(table.sheet, table.first, min(table.columns or [0]))))
     located = {name: cell for name, cell in found.items() if name in graph.quantities}
+    if not any(not graph[name].given and name != "E_total" for name in located):
+        check.status = "unmatched"  # nothing computed is known to be in it: no verdict rather than a vacuous one
+        return check
     for k in range(table.rows):
         student = {}
         for name, cell in located.items():

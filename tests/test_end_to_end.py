@@ -5,13 +5,13 @@ import json
 import openpyxl
 import pytest
 from click.testing import CliRunner
-
 from conftest import needs_libreoffice
+
 from sheetprop.cli import main
+from sheetprop.network import with_epochs
 from sheetprop.randomspec import random_spec
 from sheetprop.reference import OverflowSpecError
 from sheetprop.spec import load_spec, preset_names, validate
-from sheetprop.network import with_epochs
 from sheetprop.verify import verify_workbook
 from sheetprop.workbook import write_workbook
 

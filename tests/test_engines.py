@@ -16,7 +16,16 @@ import pytest
 import xlsxwriter
 
 from sheetprop.engines import (
-    DEFAULT_ENGINE, ENGINES, CellError, EngineError, EngineUnavailable, a1, evaluate, formula_cells, is_available, soffice,
+    DEFAULT_ENGINE,
+    ENGINES,
+    CellError,
+    EngineError,
+    EngineUnavailable,
+    a1,
+    evaluate,
+    formula_cells,
+    is_available,
+    soffice,
 )
 
 LIBREOFFICE = [
@@ -423,8 +432,8 @@ def test_a_name_bomb_costs_the_formulas_engine_linear_time(tmp_path):
 def test_verify_runs_the_engine_in_a_bounded_child_by_default(monkeypatch, tmp_path):
     import sheetprop.verify as V
     from sheetprop.limits import VERIFY_MAX_MEMORY, VERIFY_TIMEOUT
-    from sheetprop.spec import load_spec
     from sheetprop.network import with_epochs
+    from sheetprop.spec import load_spec
     from sheetprop.workbook import write_workbook
 
     seen = {}

@@ -9,8 +9,8 @@ import zipfile
 import openpyxl
 import pytest
 from click.testing import CliRunner
-
 from conftest import needs_libreoffice
+
 from sheetprop import graph as G
 from sheetprop import reference as R
 from sheetprop.cli import main

@@ -3,14 +3,12 @@ markdown and the HTML page (rendered in headless Chromium), the command line."""
 
 import math
 import re
-import shutil
 import struct
-import subprocess
-import tempfile
 import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 
+import browser
 import pytest
 from click.testing import CliRunner
 
@@ -66,7 +64,7 @@ def evaluate(numbers: str) -> float:
     expr = re.sub(rf"ln ({number})", r"ln(\1)", expr)
     functions = {"exp": math.exp, "ln": math.log, "tanh": math.tanh, "max": max,
                  "sigmoid": lambda x: 1 / (1 + math.exp(-x))}
-    return eval(expr, {"__builtins__": {}}, functions)  # noqa: S307 - our own output, in a test
+    return eval(expr, {"__builtins__": {}}, functions)
 
 
 def maths_of(markdown: str) -> list[str]:
@@ -246,17 +244,8 @@ def test_the_worked_solution_in_the_docs_is_current():
 
 # ---------------------------------------------------------------- the page in a browser
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="Chromium is not installed (apt-get install -y chromium): the HTML page is not rendered")
-
-
-def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    profile = tempfile.mkdtemp(dir=tmp_path, prefix="profile-")
-    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={profile}", *args]
-    return subprocess.run(command, capture_output=True, timeout=180)
+    browser.CHROMIUM is None, reason="Chromium is not installed (apt-get install -y chromium): the HTML page is not rendered")
 
 
 class _Text(HTMLParser):
@@ -296,10 +285,8 @@ def png_size_and_pixels(data: bytes) -> tuple[int, int, bytes]:
 def test_the_page_renders_in_chromium(tmp_path):
     page = tmp_path / "mazur.html"
     page.write_text(X.html(solve(load_spec("mazur"))), encoding="utf-8")
-    dom = chromium(tmp_path, "--dump-dom", page.as_uri())
-    assert dom.returncode == 0, dom.stderr.decode(errors="replace")[-2000:]
     text = _Text()
-    text.feed(dom.stdout.decode("utf-8"))
+    text.feed(browser.dump_dom(page))
     assert text.headings[:4] == ["Worked solution: Mazur 2-2-2 (step by step backpropagation)", "Given values",
                                  "1. Forward pass", "2. Loss"]
     assert "3. Output layer (o1, o2): backward pass and update" in text.headings
@@ -309,9 +296,7 @@ def test_the_page_renders_in_chromium(tmp_path):
     for _, printed in MAZUR:
         assert f"= {printed}" in shown, printed
 
-    shot = tmp_path / "mazur.png"
-    run = chromium(tmp_path, "--window-size=1000,1600", f"--screenshot={shot}", page.as_uri())
-    assert run.returncode == 0 and shot.exists(), run.stderr.decode(errors="replace")[-2000:]
+    shot = browser.screenshot(page, tmp_path / "mazur.png", width=1000, height=1600)
     width, height, pixels = png_size_and_pixels(shot.read_bytes())
     assert (width, height) == (1000, 1600)
     assert len(set(pixels)) > 32  # text in several shades, not an empty page

@@ -17,20 +17,20 @@ import zipfile
 import openpyxl
 import pytest
 from click.testing import CliRunner
-
 from conftest import needs_libreoffice
+
 from sheetprop import graph as G
 from sheetprop import mistakes as M
 from sheetprop import reference as R
 from sheetprop.cli import main
 from sheetprop.grade import GradeOptions, grade_file
 from sheetprop.judge import points_for
-from sheetprop.reports import exit_code
 from sheetprop.locate import parse_map
-from sheetprop.vocabulary import aliases, normalise
-from sheetprop.randomspec import random_spec
-from sheetprop.spec import load_spec, validate
 from sheetprop.network import with_epochs
+from sheetprop.randomspec import random_spec
+from sheetprop.reports import exit_code
+from sheetprop.spec import load_spec, validate
+from sheetprop.vocabulary import aliases, normalise
 from sheetprop.workbook import write_workbook
 
 MAZUR = load_spec("mazur")

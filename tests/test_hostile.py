@@ -24,8 +24,8 @@ import openpyxl
 import pytest
 import xlsxwriter
 from click.testing import CliRunner
+from conftest import needs_libreoffice, slow_workbook
 
-from conftest import needs_libreoffice
 from sheetprop import graph as G
 from sheetprop.batch import grade_files
 from sheetprop.cli import main
@@ -244,10 +244,8 @@ def everything(folder, good, broken, cellwise, fine):
     """The whole corpus graded in one batch, as a class would be; with the inputs' bytes before."""
     paths = [folder / name for name in [*broken, *cellwise, *fine]] + [good]
     before = _fingerprint(folder)
-    start = time.monotonic()
     reports = grade_files(paths, MAZUR, LIMITS, jobs=2)
-    seconds = time.monotonic() - start
-    return {Path(r.file).name: r for r in reports}, before, _fingerprint(folder), seconds
+    return {Path(r.file).name: r for r in reports}, before, _fingerprint(folder)
 
 
 def _fingerprint(folder: Path) -> dict[str, tuple]:
@@ -271,11 +269,6 @@ def test_each_unusable_file_is_one_line_saying_what_it_is(everything, broken):
         assert report.error and "\n" not in report.error, name
         assert words in report.error, (name, report.error)
         assert report.items == [] and report.score == 0
-
-
-def test_the_corpus_takes_seconds_not_minutes(everything):
-    *_, seconds = everything
-    assert seconds < 60
 
 
 def test_no_local_file_reaches_a_report(everything):
@@ -374,15 +367,8 @@ def test_ordinary_formulas_pass(formula):
 
 
 def test_a_file_that_hangs_the_engine_is_stopped_and_the_next_is_graded(folder, good):
-    slow = folder / "slow.xlsx"
-    with xlsxwriter.Workbook(str(slow)) as book:  # 20,000 chained formulas: a minute for the formulas engine
-        ws = book.add_worksheet("Network")
-        ws.write_number("A1", 0)
-        for r in range(1, 20_000):
-            ws.write_formula(f"A{r + 1}", f"=A{r}+1")
-    start = time.monotonic()
+    slow = slow_workbook(folder / "slow.xlsx")
     reports = grade_files([slow, good], MAZUR, GradeOptions(engine="formulas", timeout=2, max_memory=2 * 2**30), jobs=1)
-    assert time.monotonic() - start < 15
     assert "took longer than 2 s and was stopped" in reports[0].error and "--timeout" in reports[0].error
     assert reports[1].all_right
 
@@ -432,7 +418,7 @@ def test_memory_bound_crash_and_bugs_are_per_file(good, folder, monkeypatch):
 
 
 def test_inputs_are_never_modified_and_nothing_is_left_beside_them(everything):
-    _, before, after, _ = everything
+    _, before, after = everything
     assert after == before
 
 

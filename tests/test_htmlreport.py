@@ -16,22 +16,27 @@ import struct
 from html.parser import HTMLParser
 from pathlib import Path
 
+import browser
 import openpyxl
 import pytest
 from click.testing import CliRunner
+from students import Sheet, workbook
 
-import browser
 from sheetprop import graph as G
 from sheetprop import reference as R
 from sheetprop.batch import grade_files
 from sheetprop.cli import main
 from sheetprop.grade import FileReport, Item
-from sheetprop.htmlreport import MAX_CURVE_POINTS, class_page, downsample, ranked_mistakes
+from sheetprop.htmlreport import (
+    MAX_CURVE_POINTS,
+    class_page,
+    downsample,
+    ranked_mistakes,
+)
 from sheetprop.jsonout import dumps
 from sheetprop.reports import student_names
 from sheetprop.spec import load_spec
 from sheetprop.workbook import write_workbook
-from students import Sheet, workbook
 
 MAZUR = load_spec("mazur")
 HOSTILE_FILE = "<script>alert(1)</script>.xlsx"  # a folder `<script>alert(1)<` holding `script>.xlsx`

@@ -35,10 +35,8 @@ def test_result_comes_back():
 
 
 def test_time_limit_stops_the_child():
-    start = time.monotonic()
     with pytest.raises(IsolationError, match="the engine took longer than 0.5 s and was stopped"):
         run(sleep_forever, timeout=0.5, what="the engine")
-    assert time.monotonic() - start < 5
 
 
 def test_memory_bound():

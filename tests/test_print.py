@@ -11,14 +11,13 @@ import re
 
 import openpyxl
 import pytest
+from conftest import needs_libreoffice
 
 from sheetprop import layout as L
 from sheetprop.engines.libreoffice import convert
-from sheetprop.spec import load_spec, with_sweep
 from sheetprop.network import with_epochs
+from sheetprop.spec import load_spec, with_sweep
 from sheetprop.workbook import write_workbook
-
-from conftest import needs_libreoffice
 
 pypdf = pytest.importorskip("pypdf", reason="pypdf is in the test extras: pip install -e '.[test]'")
 

@@ -22,15 +22,15 @@ import openpyxl
 import pytest
 import xlsxwriter
 from click.testing import CliRunner
-
 from conftest import needs_libreoffice
+
 from sheetprop import graph as G
 from sheetprop.cli import main
 from sheetprop.engines import ENGINES, evaluate
 from sheetprop.grade import FileReport, GradeOptions, grade_file
+from sheetprop.network import with_epochs
 from sheetprop.reports import student_names, summary_table
 from sheetprop.spec import load_spec, validate
-from sheetprop.network import with_epochs
 from sheetprop.workbook import write_workbook
 
 MAZUR = load_spec("mazur")
@@ -121,11 +121,10 @@ def test_an_unwritable_output_folder_is_refused_before_grading(good, folder):
     locked = folder / "locked"
     locked.mkdir()
     os.chmod(locked, 0o555)
-    start = time.monotonic()
     done = sheetprop("check", good, "--spec", "mazur", "--csv", locked / "grades.csv", honour_permissions=True)
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert f"the folder {locked} cannot be written" in done.stderr and ".tmp" not in done.stderr
-    assert time.monotonic() - start < 10 and done.stdout == ""  # nothing was graded
+    assert done.stdout == ""  # nothing was graded
     done = sheetprop("check", good, "--spec", "mazur", "--csv", folder / "nowhere" / "g.csv")
     assert done.returncode == 2 and "does not exist" in done.stderr
 
@@ -300,7 +299,7 @@ def _rows_reversed(src: Path, out: Path) -> Path:
         for info in zin.infolist():
             data = zin.read(info)
             if info.filename.startswith("xl/worksheets/sheet"):
-                rows = re.findall(rb"<row [^>]*>.*?</row>|<row [^>]*/>", data, flags=re.S)
+                rows = re.findall(rb"<row [^>]*>.*?</row>|<row [^>]*/>", data, flags=re.DOTALL)
                 start, end = data.index(b"<sheetData>") + len(b"<sheetData>"), data.index(b"</sheetData>")
                 data = data[:start] + b"".join(reversed(rows)) + data[end:]
             zout.writestr(info.filename, data)
@@ -434,7 +433,5 @@ def test_devices_and_pipes_as_input_files_are_refused_at_once(good, tmp_path, op
     args = ["check", good, "--spec", special if option == "--spec" else "mazur"]
     if option != "--spec":
         args += [option, special]
-    start = time.monotonic()
-    done = sheetprop(*args, timeout=30)
+    done = sheetprop(*args, timeout=30)  # a FIFO opened for reading would hang: the timeout fails the test
     assert done.returncode == 2 and "not a regular file" in done.stderr and done.stderr.count("\n") == 1
-    assert time.monotonic() - start < 15

@@ -15,14 +15,14 @@ import zipfile
 import openpyxl
 import pytest
 import xlsxwriter
-
 from conftest import needs_libreoffice
+
 from sheetprop import screen
 from sheetprop.engines import evaluate
 from sheetprop.engines.clean import prepare
 from sheetprop.grade import grade_file
-from sheetprop.spec import load_spec
 from sheetprop.network import with_epochs
+from sheetprop.spec import load_spec
 from sheetprop.verify import verify_workbook
 from sheetprop.workbook import write_workbook
 

@@ -4,7 +4,15 @@ import json
 
 import pytest
 
-from sheetprop.spec import KEYS, SpecError, load_spec, load_yaml, parse_spec, preset_names, validate
+from sheetprop.spec import (
+    KEYS,
+    SpecError,
+    load_spec,
+    load_yaml,
+    parse_spec,
+    preset_names,
+    validate,
+)
 
 BASE = """
 layers: [2, 2, 1]

@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import openpyxl
 import pytest
+from students import (
+    GIVEN,
+    GROUPED,
+    MISTAKE_TARGET,
+    VOCABULARIES,
+    Sheet,
+    workbook,
+)
 
 from sheetprop.grade import GradeOptions, grade_file
 from sheetprop.infer import with_given
 from sheetprop.reference import solve
 from sheetprop.spec import load_spec
-from students import CLASSIC, GIVEN, GROUPED, MISTAKE_TARGET, VOCABULARIES, Sheet, workbook
 
 NOBIAS = load_spec("mazur-nobias")
 
@@ -197,3 +204,24 @@ def test_a_broken_cell_is_an_error_and_what_depends_on_it_is_judged_on_its_own(t
     assert items["net_h1"].status == "error" and "circular" in items["net_h1"].diagnosis
     assert items["out_h1"].status == "correct" and "in place of the error in net_h1" in items["out_h1"].diagnosis
     assert items["grad_w_1"].status == "correct"
+
+
+def test_a_table_none_of_whose_columns_is_matched_gets_no_verdict(tmp_path):
+    """Nothing computed found in it: neither right nor wrong (a vacuous "correct" would be a lie)."""
+    from sheetprop.dependencies import Dependencies
+    from sheetprop.engines import evaluate
+    from sheetprop.readbook import read_book
+    from sheetprop.runs import check_table
+    from sheetprop.tables import find_tables
+
+    sheet = Sheet()
+    path = workbook(tmp_path / "student.xlsx", sheet)
+    book = read_book(path)
+    table, = find_tables(book, Dependencies(book))
+    values = evaluate(path)
+    sol = solve(spec_for(sheet))
+    eta = table.eta_cell(0)
+    check = check_table(table, book, values, sol, {"eta": eta}, lambda a, b: abs(a - b) <= 1e-9 * abs(b))
+    assert check.status == "unmatched" and check.first_wrong is None
+    full = grade(tmp_path, sheet)
+    assert [t["status"] for t in full.training] == ["correct"]

@@ -10,8 +10,8 @@ from dataclasses import replace
 import openpyxl
 import pytest
 from click.testing import CliRunner
-
 from conftest import needs_libreoffice
+
 from sheetprop import layout as L
 from sheetprop.cli import main
 from sheetprop.network import with_epochs
@@ -205,3 +205,22 @@ def test_bad_eta_options_are_one_line_and_exit_2(tmp_path, value, says):
     result = CliRunner().invoke(main, ["generate", "mazur", "--eta", value, "-o", str(tmp_path / "x.xlsx")])
     assert result.exit_code == 2 and says in result.output
     assert not (tmp_path / "x.xlsx").exists()
+
+
+@pytest.mark.parametrize("etas", [None, ETAS])
+def test_the_grader_finds_every_training_sheet_of_a_sheetprop_workbook_right(homework, tmp_path, etas):
+    """The worked step on the Network sheet, the runs on the Training sheets: each table is
+    checked with its own learning rate, and all of them are right."""
+    from sheetprop.grade import grade_file
+
+    spec = with_sweep(with_epochs(load_spec("mazur-nobias"), 40), etas)
+    book = homework if etas else write_workbook(spec, tmp_path / "plain.xlsx") and tmp_path / "plain.xlsx"
+    report = grade_file(book, spec)
+    assert report.error is None and report.all_right
+    tables = report.training
+    assert [t["sheet"] for t in tables] == [training_sheet(spec, eta) for eta in spec.etas]
+    assert [t["eta"] for t in tables] == list(spec.etas)
+    assert all(t["status"] == "correct" and t["rows"] == 41 for t in tables), tables
+    for t, eta in zip(tables, spec.etas):
+        assert t["loss_last"] == pytest.approx(losses(spec, eta)[-1], rel=1e-12)
+        assert t["correct_last"] == pytest.approx(losses(spec, eta)[-1], rel=1e-12)
