@@ -193,7 +193,8 @@ def write_bundle(spec: Spec, out: str | Path, options: BundleOptions | None = No
 
 def find_workbook(folder: Path) -> tuple[Path | None, str]:
     """The one workbook submitted, or None and a sentence for the student."""
-    workbooks, others = [], []
+    workbooks: list[Path] = []
+    others: list[Path] = []
     if folder.is_dir():
         seen = 0
         for dirpath, dirnames, filenames in os.walk(folder):  # links are not followed

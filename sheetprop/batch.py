@@ -71,7 +71,9 @@ def grade_files(paths: Sequence[str | Path], spec: Spec | None, options: GradeOp
         for job in running.values():
             job.stop()
         shutil.rmtree(scratch, ignore_errors=True)
-    return reports
+    collected = [report for report in reports if report is not None]
+    assert len(collected) == len(paths)  # the loop ends once every job is collected
+    return collected
 
 
 def _grade_quietly(path, spec: Spec, options: GradeOptions) -> FileReport:

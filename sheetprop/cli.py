@@ -2,38 +2,26 @@
 
 from __future__ import annotations
 
-import math
 import os
-import re
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from sheetprop import __version__
+from sheetprop.cliparams import (ENGINE_CHOICES, MIN_MEMORY, Finite, LearningRates, Seconds, Size, UserError,
+                                 check_outputs, judging_options, load_checked, progress, read_input, read_points)
+from sheetprop.engines import DEFAULT_ENGINE
 from sheetprop.errors import SheetpropError, one_line
-from sheetprop.files import InputError, check_writable, is_special, read_text, target, write_text
+from sheetprop.files import check_writable, is_special, target, write_text
 from sheetprop.isolate import Terminated, handle_termination
 from sheetprop.jsonout import dumps
-from sheetprop.engines import DEFAULT_ENGINE, ENGINES
-from sheetprop.limits import CHECK_JOBS, CHECK_TIMEOUT, MAX_CELLS, MAX_FORMULA_CELLS, MAX_SPEC_BYTES, VERIFY_TIMEOUT
-from sheetprop.spec import MAX_SWEEP, SpecError, check_budget, load_spec, load_yaml, preset_names, with_sweep
+from sheetprop.limits import CHECK_JOBS, CHECK_TIMEOUT, MAX_CELLS, MAX_FORMULA_CELLS, VERIFY_TIMEOUT
+from sheetprop.spec import load_spec, load_yaml, preset_names
 from sheetprop.xlsx import PAPERS
-from sheetprop.network import with_epochs
-
-ENGINE_CHOICES = ENGINES
-
-
-class UserError(click.ClickException):
-    """Input that cannot be used: one `Error: …` line per problem, exit code 2."""
-
-    exit_code = 2
-
-    def show(self, file=None) -> None:
-        for line in self.format_message().splitlines() or [""]:
-            click.echo(f"Error: {line}", err=True)
 
 
 class Interrupted(click.ClickException):
@@ -72,113 +60,6 @@ class _Main(click.Group):
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
-
-
-MIN_MEMORY = 512 * 2**20  # what a child process needs to run at all (it starts as a copy of this one)
-
-
-class Size(click.ParamType):
-    """A size in bytes written as 100M, 2G, 512MiB or 1.5GB (binary units); a bare number is MiB."""
-
-    name = "SIZE"
-    _UNITS = {"": 2**20, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
-
-    def __init__(self, minimum: int = 1, why: str = ""):
-        self.minimum, self.why = minimum, why
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, int):
-            return value
-        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", str(value), re.IGNORECASE)
-        if not m or float(m[1]) <= 0:
-            self.fail(f"{value!r} is not a size such as 100M or 2G", param, ctx)
-        size = int(float(m[1]) * self._UNITS[m[2].lower()])
-        if size < self.minimum:
-            self.fail(f"{value!r} is too small: {self.why or 'at least'} {self.minimum // 2**20}M", param, ctx)
-        return size
-
-
-class Finite(click.ParamType):
-    """A finite number (no NaN, no infinity), at least `minimum` (and at most `maximum`)."""
-
-    name = "NUMBER"
-
-    def __init__(self, minimum: float | None = None, maximum: float | None = None, above: bool = False):
-        self.minimum, self.maximum, self.above = minimum, maximum, above
-
-    def convert(self, value, param, ctx):
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number", param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
-        low = self.minimum
-        if low is not None and (number < low or (self.above and number == low)):
-            self.fail(f"{value!r} must be {'greater than' if self.above else 'at least'} {low:g}", param, ctx)
-        if self.maximum is not None and number > self.maximum:
-            self.fail(f"{value!r} must be at most {self.maximum:g}", param, ctx)
-        return number
-
-
-class Seconds(Finite):
-    """A time limit in seconds (at least 1), or `none` for no limit."""
-
-    name = "SECONDS"
-
-    def __init__(self):
-        super().__init__(minimum=1)
-
-    def convert(self, value, param, ctx):
-        if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
-            return None
-        return super().convert(value, param, ctx)
-
-
-class LearningRates(click.ParamType):
-    """One learning rate or a comma-separated sweep of them: 0.5, or 0.1,0.2,0.5,0.8,1,2."""
-
-    name = "RATES"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, tuple):
-            return value
-        rates = []
-        for part in str(value).split(","):
-            rates.append(Finite(minimum=0, above=True).convert(part.strip(), param, ctx))
-        if len(rates) > MAX_SWEEP:
-            self.fail(f"a sweep of at most {MAX_SWEEP} learning rates, not {len(rates)}", param, ctx)
-        if len(set(rates)) != len(rates):
-            self.fail(f"{value!r} lists a learning rate twice", param, ctx)
-        return tuple(rates)
-
-
-def _load(spec_ref: str, epochs: int | None = None, max_cells: int | None = None, training: bool = True,
-          etas: tuple[float, ...] | None = None):
-    """Load a spec; `training=False` when no Training sheet is made (its rows don't count)."""
-    try:
-        spec = with_sweep(with_epochs(load_spec(spec_ref, max_cells=max_cells), epochs), etas)
-        if training:
-            check_budget(spec, max_cells or MAX_FORMULA_CELLS)
-    except SpecError as exc:
-        raise UserError(str(exc)) from None
-    for note in spec.notes:
-        click.echo(f"note: {note}", err=True)
-    return spec
-
-
-def _progress(label: str, enabled: bool):
-    """A callback that redraws `label: done/total` on a terminal; None when quiet."""
-    if not enabled or not sys.stderr.isatty():
-        return None
-
-    def show(done: int, total: int) -> None:
-        end = "\n" if done >= total else ""
-        click.echo(f"\r{label}: {done:,}/{total:,}", err=True, nl=False)
-        if end:
-            click.echo("", err=True)
-
-    return show
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
@@ -220,7 +101,7 @@ def generate(spec: str, output: Path | None, epochs: int | None, as_json: bool, 
     from sheetprop.exercise import parse_blank
     from sheetprop.workbook import write_workbook
 
-    network = _load(spec, epochs, max_cells, training=not (exercise or blank is not None), etas=etas)
+    network = load_checked(spec, epochs, max_cells, training=not (exercise or blank is not None), etas=etas)
     sections = None
     if exercise or blank is not None:
         try:
@@ -236,7 +117,7 @@ def generate(spec: str, output: Path | None, epochs: int | None, as_json: bool, 
     check_writable(output, "the output")
     start = time.perf_counter()
     try:
-        counts = write_workbook(network, output, progress=_progress("rows written", not as_json), exercise=sections,
+        counts = write_workbook(network, output, progress=progress("rows written", not as_json), exercise=sections,
                                 paper=paper)
     except OSError as exc:
         raise UserError(f"{output}: cannot write: {exc.strerror or exc}") from None
@@ -275,10 +156,12 @@ def verify(workbook: Path, engine: str, tol: float, timeout: float | None, max_m
     """
     from sheetprop.verify import verify_workbook
 
-    status = None
+    status: Callable[[str], None] | None = None
     if not as_json and sys.stderr.isatty():
-        def status(message: str) -> None:
+        def show(message: str) -> None:
             click.echo(f"\r\033[K{message}", err=True, nl=False)
+
+        status = show
 
     report = verify_workbook(workbook, engine=engine, tol=tol, timeout=timeout, max_memory=max_memory, status=status)
     if status:
@@ -318,7 +201,7 @@ def reference(spec: str, epochs: int | None, as_json: bool, max_cells: int, etas
     """Print the reference values of SPEC: every name of the first update, and the loss after each update."""
     from sheetprop.reference import reference_json
 
-    result = reference_json(_load(spec, epochs, max_cells, etas=etas))
+    result = reference_json(load_checked(spec, epochs, max_cells, etas=etas))
     if as_json:
         click.echo(dumps(result, indent=1))
         return
@@ -350,7 +233,7 @@ def explain(spec: str, output: Path | None, fmt: str | None) -> None:
     from sheetprop.reference import solve
 
     fmt = fmt or ("html" if output is not None and output.suffix.lower() in (".html", ".htm") else "md")
-    network = _load(spec, training=False)
+    network = load_checked(spec, training=False)
     if output is None and fmt == "html":
         output = Path(Path(spec).stem + ".html")
     if output is not None:
@@ -380,23 +263,6 @@ def presets() -> None:
                    f"{n} sample{'s' if n > 1 else ''}")
 
 
-def _judging_options(command):
-    """How answers are judged: the options `check` and `autograder` share."""
-    for option in reversed([
-        click.option("--tol", type=Finite(minimum=0, maximum=1), default=1e-9, show_default=True,
-                     help="Relative tolerance when comparing values."),
-        click.option("--carried-forward-credit", type=Finite(0, 1), default=1.0, show_default=True,
-                     help="Fraction of the points for work that is right given the student's own earlier values."),
-        click.option("--hardcoded-credit", type=Finite(0, 1), default=0.0, show_default=True,
-                     help="Fraction of the points for a number typed where a formula belongs."),
-        click.option("--engine", type=click.Choice(ENGINE_CHOICES), default=DEFAULT_ENGINE, show_default=True,
-                     help="The formula engine that recomputes the student's formulas (for the autograder, "
-                          "setup.sh installs LibreOffice when it is chosen)."),
-    ]):
-        command = option(command)
-    return command
-
-
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
 @click.option("--spec", "spec_ref", help="The spec the exercise was made from (a file or a preset name). Without it "
@@ -415,7 +281,7 @@ def _judging_options(command):
 @click.option("--points", "points_path", type=click.Path(dir_okay=False, path_type=Path),
               help="YAML file of points per quantity: names, sections (forward, loss, backward, gradients, "
                    "update, given), glob patterns (new_*) or default.  [default: 1 per answer]")
-@_judging_options
+@judging_options
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=CHECK_JOBS, show_default=True,
               help="Files graded at once, each in a process of its own (one per core).")
 @click.option("--timeout", type=Seconds(), default=str(int(CHECK_TIMEOUT)), show_default=True,
@@ -449,25 +315,25 @@ def check(files: tuple[Path, ...], spec_ref: str | None, as_json: bool, gradesco
     from sheetprop.batch import grade_files
     from sheetprop.locate import parse_map
 
-    network = _load(spec_ref, max_cells=max_cells, training=False) if spec_ref else None
+    network = load_checked(spec_ref, max_cells=max_cells, training=False) if spec_ref else None
     if gradescope and len(files) != 1:
         raise UserError("--gradescope writes the results of one submission: pass one file")
     outputs = (("--csv", csv_path), ("--html", html_path), ("--gradescope", gradescope))
-    _check_outputs({option: p for option, p in outputs if p},
+    check_outputs({option: p for option, p in outputs if p},
                    [*files, Path(spec_ref) if spec_ref else None, map_path, points_path])
     # the first update worked out: a spec that overflows stops here
     names = solve(network or load_spec("mazur-nobias")).graph.names
     cell_map = {}
     if map_path:
         try:
-            cell_map = parse_map(_read_text(map_path, "map file (YAML)"), names, where=str(map_path))
+            cell_map = parse_map(read_input(map_path, "map file (YAML)"), names, where=str(map_path))
         except ValueError as exc:
             raise UserError(str(exc)) from None
-    points = _points(points_path) if points_path else {}
+    points = read_points(points_path) if points_path else {}
     options = G.GradeOptions(tol=tol, points=points, carried_forward_credit=carried_forward_credit,
                              hardcoded_credit=hardcoded_credit, cell_map=cell_map, engine=engine, timeout=timeout,
                              max_memory=max_memory, max_uncompressed=max_size, max_cells=max_cells)
-    reports = grade_files(files, network, options, jobs=jobs, progress=_progress("files graded", not as_json))
+    reports = grade_files(files, network, options, jobs=jobs, progress=progress("files graded", not as_json))
 
     if as_json:
         click.echo(dumps([r.to_json() for r in reports], indent=1))
@@ -505,7 +371,7 @@ def check(files: tuple[Path, ...], spec_ref: str | None, as_json: bool, gradesco
                    "[default: section when --points gives points by section only, else quantity]")
 @click.option("--visibility", type=click.Choice(["visible", "hidden", "after_due_date", "after_published"]),
               default="visible", show_default=True, help="When students see the tests' results.")
-@_judging_options
+@judging_options
 @click.option("--timeout", type=Seconds(), default=str(int(CHECK_TIMEOUT)), show_default=True,
               help="Seconds one submission may take; a longer one scores 0 with a message.")
 @click.option("--max-memory", type=Size(MIN_MEMORY, "grading needs at least"), default="2G", show_default=True,
@@ -531,20 +397,20 @@ def autograder(spec_ref: str, output: Path, points_path: Path | None, map_path: 
     from sheetprop.locate import parse_map
     from sheetprop.reference import solve
 
-    network = _load(spec_ref, max_cells=max_cells, training=False)
+    network = load_checked(spec_ref, max_cells=max_cells, training=False)
     if output.suffix.lower() != ".zip" and not is_special(output):
         raise UserError(f"{output}: the autograder must end in .zip (Gradescope takes a zip)")
-    _check_outputs({"-o": output}, [Path(spec_ref), points_path, map_path])
+    check_outputs({"-o": output}, [Path(spec_ref), points_path, map_path])
     names = solve(network).graph.names
     cell_map: dict[str, str] = {}
     if map_path:
-        text = _read_text(map_path, "map file (YAML)")
+        text = read_input(map_path, "map file (YAML)")
         try:
             parse_map(text, names, where=str(map_path))
         except ValueError as exc:
             raise UserError(str(exc)) from None
         cell_map = {str(k): str(v) for k, v in load_yaml(text, str(map_path)).items()}
-    points = _points(points_path) if points_path else {}
+    points = read_points(points_path) if points_path else {}
     if tests_by is None:
         tests_by = "section" if points and set(points) <= {*SECTIONS, "given", "default"} else "quantity"
     options = BundleOptions(points=points, cell_map=cell_map, tol=tol, carried_forward_credit=carried_forward_credit,
@@ -561,40 +427,3 @@ def autograder(spec_ref: str, output: Path, points_path: Path | None, map_path: 
     else:
         click.echo(f"Wrote {output}: a Gradescope autograder for {network.name} (sheetprop {__version__}, "
                    f"engine {engine}, a test per {tests_by}); upload it as the assignment's autograder")
-
-
-def _check_outputs(outputs: dict[str, Path], inputs: list[Path | None]) -> None:
-    """Before any grading: an output must be writable, and neither an input nor the other output
-    (symbolic links followed: the real files are compared)."""
-    taken = {target(p) for p in inputs if p is not None and p.exists()}
-    seen: dict[Path, str] = {}  # real paths, and the paths as given (/dev/stdout has no real one)
-    for option, out in outputs.items():
-        real = target(out)
-        if real in taken and not is_special(out):
-            raise UserError(f"{out}: {option}: that is one of the input files; choose another output name")
-        if real in seen or out in seen:
-            raise UserError(f"{out}: {seen.get(real) or seen[out]} and {option} must be different files")
-        check_writable(out, option)
-        seen[real] = seen[out] = option
-
-
-def _read_text(path: Path, what: str) -> str:
-    try:
-        return read_text(path, MAX_SPEC_BYTES, what)
-    except InputError as exc:
-        raise UserError(str(exc)) from None
-
-
-def _points(path: Path) -> dict[str, float]:
-    try:
-        raw = load_yaml(_read_text(path, "points file (YAML)"), str(path))
-    except SpecError as exc:
-        raise UserError(str(exc)) from None
-    if not isinstance(raw, dict):
-        raise UserError(f"{path}: must map names, sections or patterns to points, e.g. `new_*: 2`")
-    points = {}
-    for key, value in raw.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1e9:
-            raise UserError(f"{path}: {key}: points must be a number from 0 to 1e9, not {str(value)[:40]!r}")
-        points[str(key)] = float(value)
-    return points

@@ -15,7 +15,7 @@ import re
 from functools import lru_cache
 from typing import Iterable
 
-from xlsxwriter.utility import xl_cell_to_rowcol
+from xlsxwriter.utility import xl_cell_to_rowcol  # type: ignore[import-untyped]
 
 from sheetprop.cells import Ref
 from sheetprop.readbook import Formula, StudentBook

@@ -17,7 +17,7 @@ import fnmatch
 import math
 import re
 from dataclasses import dataclass
-from typing import Mapping, Protocol
+from typing import Mapping, Protocol, TypeGuard
 
 from sheetprop import graph as G
 from sheetprop import mistakes as M
@@ -31,14 +31,25 @@ STATUSES = ("correct", "carried_forward", "incorrect", "missing", "hardcoded", "
 
 
 class Marking(Protocol):
-    """What judging needs of the grading options (`grade.GradeOptions` has it)."""
+    """What judging needs of the grading options (`grade.GradeOptions` has it), read only."""
 
-    tol: float
-    points: Mapping[str, float]
-    carried_forward_credit: float
-    hardcoded_credit: float
-    cell_map: Mapping[str, tuple]
-    engine: str
+    @property
+    def tol(self) -> float: ...
+
+    @property
+    def points(self) -> Mapping[str, float]: ...
+
+    @property
+    def carried_forward_credit(self) -> float: ...
+
+    @property
+    def hardcoded_credit(self) -> float: ...
+
+    @property
+    def cell_map(self) -> Mapping[str, tuple]: ...
+
+    @property
+    def engine(self) -> str: ...
 
 
 @dataclass
@@ -131,13 +142,19 @@ def _read(book: StudentBook, loc: Location | None, results: dict, tol: float, he
         return _Read(loc, "text", text)
 
 
+def _number(r: _Read) -> float:
+    """The number a read holds once it is neither missing, an error nor text: typed, or a formula's result."""
+    assert isinstance(r.value, (int, float)), r.value
+    return r.value
+
+
 def _same(cached, value, tol: float) -> bool:
     if _is_number(cached) and _is_number(value):
         return close(float(cached), float(value), tol)
     return str(cached) == str(value)
 
 
-def _is_number(x) -> bool:
+def _is_number(x: object) -> TypeGuard[float]:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
@@ -181,7 +198,7 @@ def judge_items(sol: R.Solution, book: StudentBook, found: dict[str, Location], 
         elif r.kind == "formula" and not _is_number(r.value) and not isinstance(r.value, (str, bool, type(None))):
             item.status = "error"
             item.diagnosis = explain_error(r.value, r.formula, rule, status_of, defined, options.engine,
-                                           held, r.loc.cell.sheet)
+                                           held, r.loc.cell.sheet if r.loc else None)
         elif r.kind == "text" or (r.kind == "formula" and not _is_number(r.value)):
             item.status = "incorrect"
             item.diagnosis = "the formula gives an empty value" if r.value is None else f"holds {r.value!r}, not a number"
@@ -195,10 +212,10 @@ def judge_items(sol: R.Solution, book: StudentBook, found: dict[str, Location], 
             item.status = "correct"
         elif rule is None:
             item.status = "incorrect"
-            d = M.given_diagnosis(sol, name, r.value, student, near)
+            d = M.given_diagnosis(sol, name, _number(r), student, near)
             item.diagnosis, item.mistake = d.text, d.mistake
         else:
-            _judge(item, sol, rule, r.value, own, own0, near, uses.get(name), set(student))
+            _judge(item, sol, rule, _number(r), own, own0, near, uses.get(name), set(student))
         if r.stale is not None:
             item.stale = True
             item.diagnosis = _join(item.diagnosis, f"the file stores {_plain(r.stale)!r} here but the formula gives "

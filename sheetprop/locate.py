@@ -60,12 +60,12 @@ def locate(book: StudentBook, names: list[str], cell_map: dict | None = None, *,
     texts = sorted(((k, v) for k, v in book.cells.items() if isinstance(v, str) and not isinstance(v, Formula)),
                    key=lambda kv: (order.get(kv[0].sheet, 0), kv[0].row, kv[0].col))
     for label, text in texts:
-        name = read_label(text, index)
-        if name is None or name in found:
+        labelled = read_label(text, index)
+        if labelled is None or labelled in found:
             continue
         spot = value_near(book, label, index)
         if spot and spot not in taken:
-            found[name] = Location(spot, f"label {text.strip()!r} at {label}")
+            found[labelled] = Location(spot, f"label {text.strip()!r} at {label}")
             taken.add(spot)
     return found
 

@@ -14,7 +14,7 @@ taken of net, sign flips, the ½ of the loss, one output's contribution, swapped
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
 from sheetprop import names as N
 from sheetprop import ops
@@ -125,9 +125,10 @@ def _none(sol, q, own):
 
 def _with(q: Quantity, own: Mapping[str, float], **changed: float | None) -> float | None:
     """The rule applied to the student's values with some inputs replaced."""
-    if any(v is None for v in changed.values()):
+    replaced = {name: v for name, v in changed.items() if v is not None}
+    if len(replaced) < len(changed):
         return None
-    return q.apply({**own, **changed})
+    return q.apply({**own, **replaced})
 
 
 def _twin(sol: R.Solution, name: str, kind: str) -> str | None:
@@ -146,8 +147,8 @@ def _new(sol: R.Solution, name: str) -> str:
 
 def _net_candidates(sol: R.Solution, q: Quantity, own) -> Iterator[Candidate]:
     yield from _swapped_weights(sol, q, own, f"{q.name} takes the weights into {q.neuron}")
-    bias = q.inputs[-1] if sol.graph[q.inputs[-1]].kind == "param" and sol.graph[q.inputs[-1]].param.kind == "b" \
-        else None
+    last = sol.graph[q.inputs[-1]]
+    bias = q.inputs[-1] if last.kind == "param" and last.param is not None and last.param.kind == "b" else None
     if bias:
         yield ("bias_left_out", _with(q, own, **{bias: 0.0}), f"left out the bias {bias}: add it to {q.name}")
     if q.layer and q.layer > 1:
@@ -163,7 +164,7 @@ def _net_candidates(sol: R.Solution, q: Quantity, own) -> Iterator[Candidate]:
 
 
 def _out_candidates(sol: R.Solution, q: Quantity, own) -> Iterator[Candidate]:
-    act = ops.activation(sol.spec.layers[q.layer].activation)
+    act = ops.activation(sol.spec.layers[_layer(q)].activation)
     if not (act.constant_derivative or act.layerwise):
         yield ("activation_left_out", own[q.inputs[0]],
                f"left out the activation: {q.name} = " + act.symbols.format(net=q.inputs[0]))
@@ -234,7 +235,7 @@ def _dE_dout_candidates(sol: R.Solution, q: Quantity, own) -> Iterator[Candidate
 
 
 def _dout_dnet_candidates(sol: R.Solution, q: Quantity, own) -> Iterator[Candidate]:
-    act = ops.activation(sol.spec.layers[q.layer].activation)
+    act = ops.activation(sol.spec.layers[_layer(q)].activation)
     out, net_ = _twin(sol, q.name, "out"), _twin(sol, q.name, "net")
     if out is None or net_ is None:
         return
@@ -257,7 +258,7 @@ def _dout_dnet_candidates(sol: R.Solution, q: Quantity, own) -> Iterator[Candida
 
 def _delta_candidates(sol: R.Solution, q: Quantity, own) -> Iterator[Candidate]:
     right = q.apply(own)
-    act = ops.activation(sol.spec.layers[q.layer].activation)
+    act = ops.activation(sol.spec.layers[_layer(q)].activation)
     if act.layerwise or right is None:
         if right is not None:
             yield ("sign_flipped", -right, f"the sign of {q.name} is flipped")
@@ -272,7 +273,7 @@ def _delta_candidates(sol: R.Solution, q: Quantity, own) -> Iterator[Candidate]:
                    f"took the activation derivative of {net_} instead of out: {q.name} = {g}·{d}")
     yield ("sign_flipped", -right, f"the sign of {q.name} is flipped: {q.name} = {g}·{d}")
     hidden = sol.graph[g]
-    if q.layer < len(sol.spec.sizes) - 1:  # the hidden sum done inline
+    if _layer(q) < len(sol.spec.sizes) - 1:  # the hidden sum done inline
         n = len(hidden.inputs) // 2
         weights = hidden.inputs[n:]
         new = {w: _new(sol, w) for w in weights}
@@ -387,10 +388,17 @@ _BY_KIND = {
 # ---------------------------------------------------------------- helpers
 
 
+def _layer(q: Quantity) -> int:
+    """The layer of a neuron's quantity: every quantity whose candidates read it has one."""
+    assert q.layer is not None, q.name
+    return q.layer
+
+
 def _conn(sol: R.Solution, p: N.Param) -> str:
     """`w_2 (i2 → h1)`: a parameter and the connection it sits on."""
     labels = sol.graph.labels
     if p.kind == "w":
+        assert p.row is not None and p.col is not None, p.name
         return f"{p.name} ({labels[p.layer - 1][p.col]} → {labels[p.layer][p.row]})"
     where = f"layer {p.layer}" if p.row is None else labels[p.layer][p.row]
     return f"{p.name} (bias of {where})"
@@ -448,6 +456,6 @@ def _grad_text(sol: R.Solution, q: Quantity) -> str:
     return f"{q.name} = " + ops.loss(sol.spec.loss).gradient_symbols.format(t=t, o=o, k=sol.spec.sizes[-1])
 
 
-def _and(items: list[str]) -> str:
+def _and(items: Iterable[str]) -> str:
     items = list(items)
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

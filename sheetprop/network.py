@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sheetprop.errors import SheetpropError
+from sheetprop.ops import INPUT_ACTIVATION
 
 
 class SpecError(SheetpropError, ValueError):
@@ -23,7 +24,7 @@ class SpecError(SheetpropError, ValueError):
 @dataclass(frozen=True)
 class Layer:
     size: int
-    activation: str = "identity"  # ignored for the input layer
+    activation: str = INPUT_ACTIVATION  # ignored for the input layer
     bias: str = "none"  # none | shared | per_neuron
 
 

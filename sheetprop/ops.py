@@ -118,6 +118,7 @@ ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (
 
 ACTIVATION_ALIASES = {alias: a.name for a in ACTIVATIONS.values() for alias in a.aliases}
 DEFAULT_ACTIVATION = "sigmoid"  # a spec's layers without an activation
+INPUT_ACTIVATION = "identity"  # the input layer passes its values on
 
 
 @dataclass(frozen=True)

@@ -353,7 +353,9 @@ class Extent:
     """The rectangle a sheet's cells span: an engine may fill every position of it."""
 
     def __init__(self, sheet: str):
-        self.sheet, self.top, self.bottom, self.left, self.right = sheet, None, 0, None, 0
+        self.sheet, self.bottom, self.right = sheet, 0, 0
+        self.top: int | None = None
+        self.left: int | None = None
 
     def add(self, row: int, col: int) -> None:
         self.top = row if self.top is None else min(self.top, row)
@@ -361,7 +363,7 @@ class Extent:
         self.bottom, self.right = max(self.bottom, row), max(self.right, col)
 
     def check(self, path, limit: int) -> None:
-        if self.top is None:
+        if self.top is None or self.left is None:
             return
         area = (self.bottom - self.top + 1) * (self.right - self.left + 1)
         if area > limit:

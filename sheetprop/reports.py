@@ -57,7 +57,7 @@ def text_report(report: FileReport) -> list[str]:
     lines = [headline(report)] + [clean(f"  note: {note}") for note in report.notes]
     if report.error:
         return lines
-    found = {}
+    found: dict[str, int] = {}
     for item in report.items:
         how = re.split(r"[ ,]", item.found_by or "", maxsplit=1)[0] or "not found"
         found[how] = found.get(how, 0) + 1
@@ -200,7 +200,7 @@ def gradescope(report: FileReport, visibility: str = "visible", by: str = "quant
         return {"score": 0.0, "output": clean(f"Your file could not be graded: {_problem(report)}"), "tests": [],
                 "visibility": visibility}
     graded = [item for item in report.items if not (item.max_points <= 0 and item.status in ("correct", "missing"))]
-    tests = []
+    tests: list[dict[str, object]] = []
     if by == "section":
         for section, title in SECTION_TITLES.items():
             items = [i for i in graded if i.section == section]

@@ -71,9 +71,9 @@ def locate_with_labels(book: StudentBook, sol: R.Solution, deps: Dependencies, v
     for q in sol.graph:
         if q.given or q.name in ctx.found:
             continue
-        cell = _computed(ctx, q)
-        if cell is not None:
-            ctx.found[q.name] = new[q.name] = cell
+        computed = _computed(ctx, q)
+        if computed is not None:
+            ctx.found[q.name] = new[q.name] = computed
     hows = {}
     for name, cell in new.items():
         label = ctx.labels.get(cell)

@@ -12,6 +12,7 @@ import json
 import math
 import random
 from collections.abc import Callable
+from functools import partial
 from typing import Any, NoReturn, TypeVar
 
 from sheetprop import layout as L
@@ -221,11 +222,12 @@ def _batch(c: _Checker, batch) -> str | int:
 def _layers(c: _Checker, raw: dict, default_activation: str, default_bias: str) -> list[Layer] | None:
     """The layers, or None when they have a problem (each is recorded)."""
     if "layers" not in raw:
-        return c.report("layers", "missing; list the layer sizes, input layer first, e.g. [2, 2, 2]")
+        c.report("layers", "missing; list the layer sizes, input layer first, e.g. [2, 2, 2]")
+        return None
     raw_layers = raw["layers"]
     if not isinstance(raw_layers, list) or len(raw_layers) < 2:
-        return c.report("layers", "must be a list of at least two layers (inputs and outputs), "
-                                                 "e.g. [2, 2, 2]")
+        c.report("layers", "must be a list of at least two layers (inputs and outputs), e.g. [2, 2, 2]")
+        return None
     raw_biases = raw.get("biases")
     if raw_biases is not None and (not isinstance(raw_biases, list) or len(raw_biases) != len(raw_layers) - 1):
         c.report("biases", f"must be a list with one entry per non-input layer ({len(raw_layers) - 1})")
@@ -244,7 +246,7 @@ def _layers(c: _Checker, raw: dict, default_activation: str, default_bias: str) 
             for key in ("activation", "bias"):
                 if key in entry:
                     c.fail(f"{f}.{key}", "the input layer has no activation or bias; set them on later layers")
-            return Layer(size, "identity", "none")
+            return Layer(size, ops.INPUT_ACTIVATION, "none")
         activation = c.choice(entry.get("activation", default_activation), f"{f}.activation", ACTIVATIONS,
                               ops.ACTIVATION_ALIASES)
         if "bias" in entry:
@@ -257,7 +259,7 @@ def _layers(c: _Checker, raw: dict, default_activation: str, default_bias: str) 
         return Layer(size, activation, bias)
 
     before = len(c.problems)
-    layers = [c.field(lambda index=index, entry=entry: layer(index, entry)) for index, entry in enumerate(raw_layers)]
+    layers = [c.field(partial(layer, index, entry)) for index, entry in enumerate(raw_layers)]
     return None if len(c.problems) > before else layers  # type: ignore[return-value]
 
 
@@ -285,7 +287,8 @@ INIT_KEYS = ("method", "seed", "low", "high", "decimals")
 def _init(c: _Checker, init) -> Callable[[int, int], float] | None:
     """The `init` field: how weights and biases not given are drawn (None when it has a problem)."""
     if not isinstance(init, dict):
-        return c.report("init", "must be a mapping like {method: xavier, seed: 0}")
+        c.report("init", "must be a mapping like {method: xavier, seed: 0}")
+        return None
     before = len(c.problems)
     c.keys(init, "init", INIT_KEYS)
     checked = {
@@ -298,7 +301,8 @@ def _init(c: _Checker, init) -> Callable[[int, int], float] | None:
     if len(c.problems) > before:
         return None
     if checked["method"] == "uniform" and not checked["low"] < checked["high"]:  # type: ignore[operator]
-        return c.report("init.high", f"must be greater than init.low ({checked['low']})")
+        c.report("init.high", f"must be greater than init.low ({checked['low']})")
+        return None
     return _drawer(checked)
 
 
@@ -324,11 +328,13 @@ def _drawer(init: dict) -> Callable[[int, int], float]:
 def _data(c: _Checker, raw_data, layers: list[Layer] | None, loss: str | None) -> list[Sample] | None:
     """The samples, or None when they have a problem. Without layers, their widths go unchecked."""
     if raw_data is None:
-        return c.report("data", "missing; give at least one sample: [{inputs: [...], targets: [...]}]")
+        c.report("data", "missing; give at least one sample: [{inputs: [...], targets: [...]}]")
+        return None
     if isinstance(raw_data, dict):
         raw_data = [raw_data]
     if not isinstance(raw_data, list) or not raw_data:
-        return c.report("data", "must be a non-empty list of samples: [{inputs: [...], targets: [...]}]")
+        c.report("data", "must be a non-empty list of samples: [{inputs: [...], targets: [...]}]")
+        return None
 
     def sample(s: int, raw_sample) -> Sample:
         f = f"data[{s}]"
@@ -347,7 +353,7 @@ def _data(c: _Checker, raw_data, layers: list[Layer] | None, loss: str | None) -
         return Sample(inputs, targets)
 
     before = len(c.problems)
-    data = [c.field(lambda s=s, raw_sample=raw_sample: sample(s, raw_sample)) for s, raw_sample in enumerate(raw_data)]
+    data = [c.field(partial(sample, s, raw_sample)) for s, raw_sample in enumerate(raw_data)]
     if len(c.problems) > before:
         return None
     return data  # type: ignore[return-value]
@@ -359,7 +365,8 @@ def _parameters(c: _Checker, raw: dict, layers: list[Layer], draw: Callable[[int
     n_out = len(layers) - 1
     raw_weights, raw_biases = raw.get("weights"), raw.get("biases")
     if raw_weights is not None and (not isinstance(raw_weights, list) or len(raw_weights) != n_out):
-        return c.report("weights", f"must be a list with one matrix per non-input layer ({n_out})")
+        c.report("weights", f"must be a list with one matrix per non-input layer ({n_out})")
+        return None
     if not isinstance(raw_biases, list) or len(raw_biases) != n_out:
         raw_biases = None  # reported with the layers
 
@@ -400,8 +407,8 @@ def _parameters(c: _Checker, raw: dict, layers: list[Layer], draw: Callable[[int
     before = len(c.problems)
     weights, biases = [], []
     for layer in range(1, len(sizes)):  # drawn in this order: the weights of a layer, then its biases
-        weights.append(c.field(lambda layer=layer: matrix(layer)))
-        biases.append(c.field(lambda layer=layer: bias(layer)))
+        weights.append(c.field(partial(matrix, layer)))
+        biases.append(c.field(partial(bias, layer)))
     if len(c.problems) > before:
         return None
     return tuple(weights), tuple(biases)

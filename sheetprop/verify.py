@@ -96,7 +96,7 @@ def read_embedded(path: str | Path):
             spec = validate(raw, where=f"{path} ({L.ABOUT} sheet)")
         except (json.JSONDecodeError, SpecError, RecursionError) as exc:
             raise WorkbookError(f"{path}: the embedded spec is damaged ({exc}); generate the workbook again") from None
-        values = {}
+        values: dict[tuple[int, int] | tuple[str, int, int], object] = {}
         for cell in sheet_cells(wb[L.NETWORK]):
             if cell["value"] is not None:
                 values[(cell["row"] - 1, cell["column"] - 1)] = cell["value"]
@@ -131,6 +131,7 @@ def given_spec(spec, values: dict, path) -> tuple[Spec, list[str]]:
         if got != cell.value:
             changes.append(f"{cell.what} {cell.value!r} -> {got!r}")
         key = cell.key
+        assert key is not None  # every input cell says which given value it holds
         if key == ("eta",):
             eta = got
         elif key[0] == "data":
@@ -162,12 +163,14 @@ def expected_cells(spec, sheets: list[str] | None = None):
     built = build(spec, sheets)
     ends = []
     for run in built.runs:
-        first = last = None
+        first: R.Step | None = None
+        last: R.Step | None = None
         for step in run.steps:
             first, last = first or step, step
             row = L.TRAIN_FIRST_ROW + step.index
             for col, value in T.training_values(built.graph, built.cols, step).items():
                 yield run.sheet, row, col, value, None
+        assert first is not None and last is not None  # every run has row 0 at least
         ends.append((run, first, last))
     L.checks(built.network, ends[0][1], ends[0][2], built.cols.E_total, built.runs[0].sheet)
     for cell in built.network.cells:

@@ -31,6 +31,7 @@ def normalise(text: str) -> str:
 def aliases(name: str) -> set[str]:
     """Every normalised way a student may label the quantity `name`."""
     m = re.fullmatch(r"(.*?)(_s\d+)?", name)
+    assert m is not None, name  # the pattern matches every name
     base, suffix = m.group(1), normalise(m.group(2) or "")
     forms = {normalise(base)}
     parts = base.split("_")

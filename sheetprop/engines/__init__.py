@@ -21,14 +21,11 @@ Engines are imported lazily: importing this package costs nothing.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import importlib.util
-import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
-from sheetprop.errors import SheetpropError
+from sheetprop.engines.base import CellError, EngineError, EngineUnavailable, Results, soffice
 
 __all__ = ["CellError", "DEFAULT_ENGINE", "ENGINES", "EngineError", "EngineUnavailable", "Results", "evaluate",
            "is_available", "unsupported_functions"]
@@ -41,41 +38,6 @@ _MODULES = {
     "formulas": "sheetprop.engines.formulas_engine",
     "libreoffice": "sheetprop.engines.libreoffice",
 }
-
-
-@dataclass(frozen=True)
-class CellError:
-    """A spreadsheet error value such as "#DIV/0!" or "#NAME?"."""
-
-    code: str
-
-    def __str__(self) -> str:
-        return self.code
-
-
-class EngineError(SheetpropError):
-    """The engine could not evaluate the file; the message is one line saying what to do."""
-
-
-class EngineUnavailable(EngineError):
-    """The engine is not installed on this machine."""
-
-
-class Results(dict):
-    """{(sheet, "A1"): value} for every formula cell, and what was held back from the engine.
-
-    `held` maps the cells whose formula reaches outside the workbook (`sheetprop.screen`) to
-    the reason in words; they hold CellError("#N/A"). `held_names` does the same for defined
-    names (lower case).
-    """
-
-    def __init__(self, values=(), held=None, held_names=None):
-        super().__init__(values)
-        self.held: dict[tuple[str, str], str] = dict(held or {})
-        self.held_names: dict[str, str] = dict(held_names or {})
-
-    def __reduce__(self):  # pickled with what was held, across the child process's pipe
-        return (Results, (dict(self), self.held, self.held_names))
 
 
 def evaluate(path, engine: str | None = None, *, timeout: float | None = None) -> Results:
@@ -128,45 +90,6 @@ def is_available(engine: str) -> bool:
     if engine == "libreoffice":
         return soffice() is not None
     return importlib.util.find_spec(engine) is not None
-
-
-# --- helpers shared by the engine modules ---------------------------------------------
-
-def soffice() -> str | None:
-    """The LibreOffice executable on PATH, or None."""
-    return shutil.which("soffice") or shutil.which("libreoffice")
-
-
-def formula_cells(path) -> list[tuple[str, int, int]]:
-    """(sheet, row, column) of every formula cell, 1-based, as the file holds them.
-
-    Read with openpyxl's own sheet parser, cell by cell: rows written out of order, or a
-    sheet claiming a huge dimension, change nothing.
-    """
-    from sheetprop.readbook import WorkbookError, load, sheet_cells
-
-    try:
-        book = load(path, read_only=True, checked=True)
-    except WorkbookError as exc:
-        raise EngineError(str(exc)) from None
-    try:
-        return [(ws.title, cell["row"], cell["column"]) for ws in book.worksheets
-                for cell in sheet_cells(ws) if cell["data_type"] == "f"]
-    finally:
-        book.close()
-
-
-@functools.lru_cache(maxsize=None)
-def column_letters(column: int) -> str:
-    """The letters of a 1-based column: column_letters(28) == "AB"."""
-    from xlsxwriter.utility import xl_col_to_name  # type: ignore[import-untyped]
-
-    return xl_col_to_name(column - 1)
-
-
-def a1(row: int, column: int) -> str:
-    """A1 reference of a 1-based (row, column): a1(2, 28) == "AB2"."""
-    return f"{column_letters(column)}{row}"
 
 
 def _module(engine: str) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sheetprop import screen
-from sheetprop.engines import a1
+from sheetprop.engines.base import a1
 from sheetprop.readbook import check_container, load, sheet_cells
 
 _EXTRAS = (b"<conditionalFormatting", b"<dataValidation", b"<x14:conditionalFormatting", b"<x14:dataValidation")

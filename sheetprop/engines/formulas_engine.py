@@ -24,7 +24,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from sheetprop.engines import CellError, EngineError, EngineUnavailable, Results, a1, formula_cells
+from sheetprop.engines.base import CellError, EngineError, EngineUnavailable, Results, a1, formula_cells
 from sheetprop.errors import one_line
 
 try:

@@ -30,7 +30,7 @@ import sys
 from typing import Iterator
 
 from sheetprop import screen
-from sheetprop.engines import CellError, EngineError, EngineUnavailable, Results, column_letters
+from sheetprop.engines.base import CellError, EngineError, EngineUnavailable, Results, column_letters
 from sheetprop.errors import one_line
 
 try:

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sheetprop.engines import CellError, EngineError, EngineUnavailable, a1, formula_cells, soffice
+from sheetprop.engines.base import CellError, EngineError, EngineUnavailable, a1, formula_cells, soffice
 
 INSTALL = "install LibreOffice (Debian: apt-get install libreoffice-calc-nogui)"
 
