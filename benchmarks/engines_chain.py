@@ -21,7 +21,8 @@ from pathlib import Path
 import xlsxwriter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from sheetprop.engines import ENGINES, a1, evaluate, is_available  # noqa: E402
+from sheetprop.engines import ENGINES, evaluate, is_available  # noqa: E402
+from sheetprop.engines.base import a1  # noqa: E402
 
 COLUMNS = 28
 

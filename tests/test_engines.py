@@ -21,12 +21,10 @@ from sheetprop.engines import (
     CellError,
     EngineError,
     EngineUnavailable,
-    a1,
     evaluate,
-    formula_cells,
     is_available,
-    soffice,
 )
+from sheetprop.engines.base import a1, formula_cells, soffice
 
 LIBREOFFICE = [
     pytest.mark.libreoffice,
