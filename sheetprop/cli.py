@@ -33,11 +33,20 @@ class Interrupted(click.ClickException):
 class _Main(click.Group):
     """Every failure is one `Error: …` line, never a traceback (SHEETPROP_DEBUG=1 shows it)."""
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:  # `sheetprop -x`: the same one line as a command's
+            raise UserError(f"{exc.format_message().rstrip('.')} (see `sheetprop --help`)") from None
+
     def invoke(self, ctx):
         previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
         handle_termination()  # `kill`, `timeout`, `docker stop`, a closed terminal: unwind like Ctrl-C
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # one line, not click's usage block: which option, what is wrong, where help is
+            path = exc.ctx.command_path if exc.ctx else "sheetprop"
+            raise UserError(f"{exc.format_message().rstrip('.')} (see `{path} --help`)") from None
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
@@ -129,7 +138,7 @@ def generate(spec: str, output: Path | None, epochs: int | None, as_json: bool, 
                    f"given, {counts['names']} names ({seconds:.2f} s)")
     else:
         updates = f"{counts['updates']:,} update{'s' if counts['updates'] != 1 else ''}"
-        where = (f"on each of {len(network.etas)} Training sheets (η = {', '.join(f'{e:g}' for e in network.etas)}) "
+        where = (f"on each of {len(network.etas)} Training sheets (η = {', '.join(network.eta_text(e) for e in network.etas)}) "
                  "and a Sweep sheet" if network.sweep else "on the Training sheet")
         click.echo(f"Wrote {output}: {counts['formulas']:,} formulas, {counts['names']} names, "
                    f"{updates} {where} ({seconds:.2f} s)")

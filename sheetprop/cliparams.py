@@ -15,7 +15,15 @@ from sheetprop.engines import DEFAULT_ENGINE, ENGINES
 from sheetprop.files import InputError, check_writable, is_special, read_text, target
 from sheetprop.limits import MAX_FORMULA_CELLS, MAX_SPEC_BYTES
 from sheetprop.network import with_epochs
-from sheetprop.spec import MAX_SWEEP, SpecError, check_budget, load_spec, load_yaml, with_sweep
+from sheetprop.spec import (
+    MAX_SWEEP,
+    SpecError,
+    check_budget,
+    load_spec,
+    load_yaml,
+    with_sweep,
+)
+from sheetprop.validate import same_rates
 
 ENGINE_CHOICES = ENGINES
 
@@ -104,8 +112,9 @@ class LearningRates(click.ParamType):
             rates.append(Finite(minimum=0, above=True).convert(part.strip(), param, ctx))
         if len(rates) > MAX_SWEEP:
             self.fail(f"a sweep of at most {MAX_SWEEP} learning rates, not {len(rates)}", param, ctx)
-        if len(set(rates)) != len(rates):
-            self.fail(f"{value!r} lists a learning rate twice", param, ctx)
+        same = same_rates(rates)
+        if same:
+            self.fail(same, param, ctx)
         return tuple(rates)
 
 

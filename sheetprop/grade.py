@@ -66,9 +66,11 @@ class FileReport:
 
     @property
     def all_right(self) -> bool:
-        """Every answer correct (a given value the grader did not find is not an answer)."""
+        """Every answer correct (a given value the grader did not find is not an answer), and no
+        training table with a wrong row."""
         return self.error is None and all(
-            i.status == "correct" or (i.section == "given" and i.status == "missing") for i in self.items)
+            i.status == "correct" or (i.section == "given" and i.status == "missing") for i in self.items) \
+            and not any(t["status"] == "incorrect" for t in self.training)
 
     def first_mistake(self) -> Item | None:
         """The first named mistake, else the first error, typed answer or missing answer."""
@@ -143,11 +145,14 @@ def _grade(report: FileReport, book: StudentBook, results: Results, spec: Spec |
     checks: list[TableCheck] = []
     for other in tables:
         if other is table:
+            from sheetprop.structure import locate_structure
+
             cells = {name: loc.cell for name, loc in found.items()}
             if not _mostly_in(table, cells, sol):  # the worked step elsewhere (a Network sheet), the run here
-                from sheetprop.structure import locate_structure
-
                 cells = locate_structure(book, sol, deps, results, {}, table)
+            else:  # a quantity computed outside the table is not a column of its rows: look for it in them
+                cells = {name: cell for name, cell in cells.items() if sol.graph[name].given or _in_rows(table, cell)}
+                cells.update(locate_structure(book, sol, deps, results, cells, table))
             checks.append(check_table(other, book, results, sol, cells, near))
         else:
             checks.append(_check_other(other, table, book, results, sol, deps, found, near))
@@ -210,11 +215,15 @@ def _substitute_broken(report: FileReport, book: StudentBook, results: Results, 
     return merged, notes
 
 
+def _in_rows(table: Table, cell: Ref) -> bool:
+    """Is the cell in the table's first two rows (update 0 and its new weights)?"""
+    return cell.sheet == table.sheet and table.first <= cell.row <= table.first + 1
+
+
 def _mostly_in(table: Table, cells: dict[str, Ref], sol: R.Solution) -> bool:
     """Are most of the computed quantities found in the table's first rows?"""
     computed = [cell for name, cell in cells.items() if not sol.graph[name].given]
-    inside = [c for c in computed if c.sheet == table.sheet and table.first <= c.row <= table.first + 1]
-    return 2 * len(inside) >= len(computed)
+    return 2 * sum(_in_rows(table, c) for c in computed) >= len(computed)
 
 
 def _check_other(other: Table, main: Table | None, book: StudentBook, results: Results, sol: R.Solution,
@@ -229,9 +238,8 @@ def _check_other(other: Table, main: Table | None, book: StudentBook, results: R
     if main is not None and other.labels == main.labels and other.params == main.params \
             and _mostly_in(main, main_cells, sol):
         shift = other.first - main.first
-        cells = {name: (Ref(other.sheet, loc.cell.row + shift, loc.cell.col) if loc.cell.sheet == main.sheet
-                        and main.first <= loc.cell.row <= main.first + 1 else loc.cell)
-                 for name, loc in found.items()}
+        cells = {name: (Ref(other.sheet, loc.cell.row + shift, loc.cell.col) if _in_rows(main, loc.cell) else loc.cell)
+                 for name, loc in found.items() if sol.graph[name].given or _in_rows(main, loc.cell)}
         if other.eta is not None:
             cells["eta"] = other.eta
     else:

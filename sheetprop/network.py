@@ -21,6 +21,9 @@ class SpecError(SheetpropError, ValueError):
         self.problems = problems
 
 
+ETA_DIGITS = 10  # the learning rates of a sweep must differ within this many significant digits
+
+
 @dataclass(frozen=True)
 class Layer:
     size: int
@@ -57,6 +60,14 @@ class Spec:
     def etas(self) -> tuple[float, ...]:
         """The learning rates the Training sheets run: the sweep, or the one learning rate."""
         return self.sweep or (self.learning_rate,)
+
+    def eta_text(self, eta: float) -> str:
+        """η as sheet names, legends and messages write it: 6 significant digits, more when the
+        sweep needs them to tell its rates apart (validation refuses rates equal to ETA_DIGITS)."""
+        rates = self.etas
+        digits = next((p for p in range(6, ETA_DIGITS) if len({f"{r:.{p}g}" for r in rates}) == len(rates)),
+                      ETA_DIGITS)
+        return f"{eta:.{digits}g}"
 
     @property
     def sizes(self) -> list[int]:

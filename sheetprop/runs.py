@@ -54,17 +54,20 @@ def check_table(table: Table, book: StudentBook, values: Mapping, sol: R.Solutio
     if not any(not graph[name].given and name != "E_total" for name in located):
         check.status = "unmatched"  # nothing computed is known to be in it: no verdict rather than a vacuous one
         return check
+    batches = sol.spec.batches()
     for k in range(table.rows):
+        batch = batches[k % len(batches)]
         student = {}
         for name, cell in located.items():
             value = _number(book, values, _shifted(table, cell, k, name))
             if value is not None:
                 student[name] = value
+        student.update(_scheduled(sol, located, table, k, batch))
         if "E_total" in located and "E_total" in student and _shifted(table, located["E_total"], k, "E_total") \
                 in book.cells:
             check.loss[k] = student["E_total"]
-        if check.first_wrong is not None:
-            continue
+        if check.first_wrong is not None or len(batch) != len(batches[0]):
+            continue  # a last, smaller batch has other formulas: the rows after it are still judged
         own = sol.own_values(student)
         for name, cell in located.items():
             q = graph[name]
@@ -100,6 +103,25 @@ def _shifted(table: Table, cell: Ref, k: int, name: str) -> Ref:
     if cell.sheet == table.sheet and table.first <= cell.row <= table.first + 1:
         return Ref(cell.sheet, cell.row + k, cell.col)
     return cell
+
+
+def _scheduled(sol: R.Solution, located: Mapping[str, Ref], table: Table, k: int, batch: list[int]) -> dict:
+    """The inputs and targets of update k's samples, for those not in the table's own rows.
+
+    Online and mini-batch runs move on to the next sample (or batch) at each update: a row whose
+    formulas read the samples from a block of given values (one column per sample, say) reads
+    other cells than the first row does, so its inputs are the spec's, in the spec's order.
+    """
+    if k == 0 or len(sol.spec.batches()) == 1:
+        return {}
+    values = {}
+    for q in sol.graph:
+        cell = located.get(q.name)
+        if q.kind in ("input", "target") and q.slot is not None and q.slot < len(batch) and q.index is not None \
+                and (cell is None or _shifted(table, cell, k, q.name) == cell):
+            sample = sol.spec.data[batch[q.slot]]
+            values[q.name] = (sample.inputs if q.kind == "input" else sample.targets)[q.index]
+    return values
 
 
 def _number(book: StudentBook, values: Mapping, cell: Ref | None) -> float | None:

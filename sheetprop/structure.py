@@ -197,7 +197,8 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
     table = ctx.table
     if table is not None and q.kind == "new" and q.param is not None:
         weight = ctx.found.get(q.param.name)
-        if weight is not None and weight.col in table.params and weight.row == table.first:
+        if weight is not None and weight.sheet == table.sheet and weight.col in table.params \
+                and weight.row == table.first:
             return Ref(table.sheet, table.first + 1, weight.col)
     expected = _expand(ctx, q)
     own = ctx.sol.own_values({name: v for name, cell in ctx.found.items() if (v := ctx.value(cell)) is not None})
@@ -220,6 +221,8 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
             accept = right or labelled or share >= 0.6
         else:  # it uses something the rule does not: only its label makes it this quantity (a mistake)
             accept = labelled and share >= 0.3
+        if q.kind == "dnet_dout" and not labelled:
+            accept = False  # ∂net/∂out is a weight: an unlabelled copy of the weight is not this factor
         if not accept:
             continue
         score = 8 * share + 10 * labelled + 9 * right + 3 * (used <= expected)
@@ -232,7 +235,7 @@ def _candidates(ctx: Context) -> list[Ref]:
     table = ctx.table
     if table is not None:  # update 0's row (its new weights, in the row below, are placed directly)
         return [Ref(table.sheet, table.first, col) for col in table.columns
-                if ctx.deps.is_formula(Ref(table.sheet, table.first, col))]
+                if col not in table.params and ctx.deps.is_formula(Ref(table.sheet, table.first, col))]
     cells = list(ctx.deps.precedents)
     if len(cells) > MAX_CANDIDATES:  # a large book: only the formulas near what was found
         anchors = list(ctx.found.values())

@@ -18,7 +18,7 @@ from typing import Any, NoReturn, TypeVar
 from sheetprop import layout as L
 from sheetprop import ops
 from sheetprop.limits import MAX_FORMULA_CELLS
-from sheetprop.network import Layer, Sample, Spec, SpecError
+from sheetprop.network import ETA_DIGITS, Layer, Sample, Spec, SpecError
 
 ACTIVATIONS = tuple(ops.ACTIVATIONS)
 LOSSES = tuple(ops.LOSSES)
@@ -430,9 +430,24 @@ def learning_rates(c: _Checker, value, fieldname: str = "learning_rate") -> tupl
         if rate <= 0:
             c.fail(where, f"must be greater than 0, not {rate}")
         rates.append(rate)
-    if len(set(rates)) != len(rates):
-        c.fail(fieldname, "the sweep lists a learning rate twice")
+    same = same_rates(rates)
+    if same:
+        c.fail(fieldname, same)
     return tuple(rates)
+
+
+def same_rates(rates) -> str | None:
+    """Why a sweep's rates cannot each name a sheet: two equal to ETA_DIGITS significant digits."""
+    seen: dict[str, float] = {}
+    for rate in rates:
+        key = f"{rate:.{ETA_DIGITS}g}"
+        if key in seen:
+            if seen[key] == rate:
+                return f"the sweep lists the learning rate {rate:g} twice"
+            return (f"the learning rates {seen[key]!r} and {rate!r} are equal to {ETA_DIGITS} significant digits; "
+                    "each names a Training sheet: make them differ sooner")
+        seen[key] = rate
+    return None
 
 
 def _shape(value) -> str:

@@ -179,7 +179,7 @@ def expected_cells(spec, sheets: list[str] | None = None):
     if spec.sweep:
         for k, (run, first, last) in enumerate(ends):
             for col, value in enumerate((run.eta, first.E_total, last.E_total)):
-                yield SWEEP, SWEEP_TABLE + 1 + k, col, value, f"Sweep: η = {run.eta:g}"
+                yield SWEEP, SWEEP_TABLE + 1 + k, col, value, f"Sweep: η = {spec.eta_text(run.eta)}"
     yield "names", built.names, None, None, None
 
 

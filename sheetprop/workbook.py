@@ -54,7 +54,7 @@ class Built:
 
 def training_sheet(spec: Spec, eta: float) -> str:
     """`Training`, or `Training η=0.1` in a sweep."""
-    return f"Training η={eta:g}" if spec.sweep else L.TRAINING
+    return f"Training η={spec.eta_text(eta)}" if spec.sweep else L.TRAINING
 
 
 def build(spec: Spec, sheets: list[str] | None = None) -> Built:
@@ -155,7 +155,7 @@ def _sweep(wb, ws, spec: Spec, built: Built, ends, fmt) -> int:
     chart = _loss_chart(wb, spec)
     first, last = L.TRAIN_FIRST_ROW, L.TRAIN_FIRST_ROW + spec.n_updates
     for run in built.runs:
-        chart.add_series({"name": f"η = {run.eta:g}", "categories": [run.sheet, first, 0, last, 0],
+        chart.add_series({"name": f"η = {spec.eta_text(run.eta)}", "categories": [run.sheet, first, 0, last, 0],
                           "values": [run.sheet, first, built.cols.E_total, last, built.cols.E_total]})
     chart.set_title({"name": "Loss during training, one curve per learning rate"})
     chart.set_legend({"position": "right"})
@@ -179,7 +179,7 @@ def _sweep(wb, ws, spec: Spec, built: Built, ends, fmt) -> int:
 
 def _training_header(ws, spec: Spec, cols: T.TrainingColumns, fmt, run: Run) -> None:
     ws.write_string(0, 0, f"Training: {spec.n_updates} updates of {spec.name}"
-                    + (f", η = {run.eta:g}" if run.own_cell else ""), fmt["title"])
+                    + (f", η = {spec.eta_text(run.eta)}" if run.own_cell else ""), fmt["title"])
     ws.write_string(1, 0, "Row k holds the parameters after k updates, the batch that update k+1 uses, "
                     "its loss and gradients. Each row is computed from the row above.", fmt["subtitle"])
     if run.own_cell:  # a sweep: this sheet's own learning rate, an input like the Network sheet's

@@ -161,8 +161,20 @@ def test_a_sweep_in_the_spec_file():
     assert validate(spec.to_dict()) == spec  # the embedded form round-trips
     with pytest.raises(SpecError, match=r"learning_rate\[1\]: must be greater than 0"):
         parse_spec("layers: [1, 1]\nlearning_rate: [0.1, -2]\ndata: [{inputs: [1], targets: [1]}]\n")
-    with pytest.raises(SpecError, match="lists a learning rate twice"):
+    with pytest.raises(SpecError, match="lists the learning rate 0.1 twice"):
         parse_spec("layers: [1, 1]\nlearning_rate: [0.1, 0.1]\ndata: [{inputs: [1], targets: [1]}]\n")
+    with pytest.raises(SpecError, match="0.12345678901 and 0.12345678902 are equal to 10 significant digits"):
+        parse_spec("layers: [1, 1]\nlearning_rate: [0.12345678901, 0.12345678902]\ndata: [{inputs: [1], targets: [1]}]\n")
+
+
+def test_rates_alike_to_six_digits_get_sheets_named_apart(tmp_path):
+    spec = with_sweep(with_epochs(load_spec("mazur"), 2), (0.1234561, 0.1234562, 0.5))
+    book = tmp_path / "close.xlsx"
+    write_workbook(spec, book)
+    assert openpyxl.load_workbook(book).sheetnames[1:4] == ["Training η=0.1234561", "Training η=0.1234562",
+                                                            "Training η=0.5"]
+    report = verify_workbook(book)
+    assert report.error is None and report.mismatches == []
 
 
 MORE = {
@@ -197,13 +209,15 @@ def test_a_sweep_works_with_every_kind_of_spec(tmp_path, case):
 
 @pytest.mark.parametrize("value, says", [
     ("0,1", "'0' must be greater than 0"),
-    ("0.5,0.5", "lists a learning rate twice"),
+    ("0.5,0.5", "lists the learning rate 0.5 twice"),
     ("0.1,abc", "'abc' is not a number"),
     (",".join(str(k + 1) for k in range(21)), "at most 20 learning rates"),
 ])
 def test_bad_eta_options_are_one_line_and_exit_2(tmp_path, value, says):
     result = CliRunner().invoke(main, ["generate", "mazur", "--eta", value, "-o", str(tmp_path / "x.xlsx")])
     assert result.exit_code == 2 and says in result.output
+    assert result.output.startswith("Error: Invalid value for '--eta': ") and result.output.count("\n") == 1
+    assert result.output.endswith(" (see `sheetprop generate --help`)\n")  # one line, no usage block
     assert not (tmp_path / "x.xlsx").exists()
 
 
