@@ -45,7 +45,7 @@ class _Main(click.Group):
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:  # one line, not click's usage block: which option, what is wrong, where help is
-            path = exc.ctx.command_path if exc.ctx else "sheetprop"
+            path = f"sheetprop {exc.ctx.info_name}" if exc.ctx and exc.ctx.parent else "sheetprop"
             raise UserError(f"{exc.format_message().rstrip('.')} (see `{path} --help`)") from None
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
