@@ -7,6 +7,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -117,6 +118,10 @@ def generate(spec: str, output: Path | None, epochs: int | None, as_json: bool, 
             sections = parse_blank(blank)
         except ValueError as exc:
             raise UserError(str(exc)) from None
+        if network.sweep:
+            click.echo(f"note: an exercise is set with one learning rate: η = {network.eta_text(network.etas[0])}, "
+                       "the first of the sweep", err=True)
+            network = replace(network, sweep=())
     output = output or Path(Path(spec).stem + ".xlsx")
     real = target(output)
     if output.suffix.lower() != ".xlsx" and not is_special(output):
@@ -277,6 +282,8 @@ def presets() -> None:
 @click.option("--spec", "spec_ref", help="The spec the exercise was made from (a file or a preset name). Without it "
                                        "the network and its given values are read from each workbook (the "
                                        "assignment's 2-2-2 sigmoid network, with or without biases).")
+@click.option("--eta", "eta", type=Finite(minimum=0, above=True), metavar="RATE",
+              help="The learning rate the exercise was set with, when it is not the spec's (generate --eta).")
 @click.option("--json", "as_json", is_flag=True, help="Print a list of reports, one per file, as JSON.")
 @click.option("--gradescope", type=click.Path(dir_okay=False, path_type=Path),
               help="Write Gradescope's autograder results.json here (one file only).")
@@ -302,7 +309,7 @@ def presets() -> None:
 @click.option("--max-cells", type=click.IntRange(min=1), default=MAX_CELLS, show_default=True,
               help="Refuse a workbook holding more cells than this (and a spec whose exercise would).")
 @click.option("-d", "--details", is_flag=True, help="With several files, list every quantity of every file.")
-def check(files: tuple[Path, ...], spec_ref: str | None, as_json: bool, gradescope: Path | None, csv_path: Path | None,
+def check(files: tuple[Path, ...], spec_ref: str | None, eta: float | None, as_json: bool, gradescope: Path | None, csv_path: Path | None,
           html_path: Path | None, map_path: Path | None, points_path: Path | None, tol: float,
           carried_forward_credit: float, hardcoded_credit: float, engine: str, jobs: int, timeout: float,
           max_memory: int, max_size: int, max_cells: int, details: bool) -> None:
@@ -324,7 +331,10 @@ def check(files: tuple[Path, ...], spec_ref: str | None, as_json: bool, gradesco
     from sheetprop.batch import grade_files
     from sheetprop.locate import parse_map
 
-    network = load_checked(spec_ref, max_cells=max_cells, training=False) if spec_ref else None
+    if eta is not None and not spec_ref:
+        raise UserError("--eta changes the learning rate of the spec: pass --spec too")
+    network = load_checked(spec_ref, max_cells=max_cells, training=False, etas=(eta,) if eta else None) \
+        if spec_ref else None
     if gradescope and len(files) != 1:
         raise UserError("--gradescope writes the results of one submission: pass one file")
     outputs = (("--csv", csv_path), ("--html", html_path), ("--gradescope", gradescope))
@@ -369,6 +379,8 @@ def check(files: tuple[Path, ...], spec_ref: str | None, as_json: bool, gradesco
 
 @main.command()
 @click.option("--spec", "spec_ref", required=True, help="The spec the exercise was made from (a file or a preset name).")
+@click.option("--eta", "eta", type=Finite(minimum=0, above=True), metavar="RATE",
+              help="The learning rate the exercise was set with, when it is not the spec's (generate --eta).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("autograder.zip"),
               show_default=True, help="The zip to upload as the assignment's autograder.")
 @click.option("--points", "points_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -390,7 +402,7 @@ def check(files: tuple[Path, ...], spec_ref: str | None, as_json: bool, gradesco
 @click.option("--max-cells", type=click.IntRange(min=1), default=MAX_CELLS, show_default=True,
               help="Refuse a workbook holding more cells than this.")
 @click.option("--json", "as_json", is_flag=True, help="Print what the bundle holds as JSON.")
-def autograder(spec_ref: str, output: Path, points_path: Path | None, map_path: Path | None, tests_by: str | None,
+def autograder(spec_ref: str, eta: float | None, output: Path, points_path: Path | None, map_path: Path | None, tests_by: str | None,
                visibility: str, tol: float, carried_forward_credit: float, hardcoded_credit: float, engine: str,
                timeout: float | None, max_memory: int, max_size: int, max_cells: int, as_json: bool) -> None:
     """Write a Gradescope autograder (a zip) that grades each submitted workbook against SPEC.
@@ -406,7 +418,7 @@ def autograder(spec_ref: str, output: Path, points_path: Path | None, map_path: 
     from sheetprop.locate import parse_map
     from sheetprop.reference import solve
 
-    network = load_checked(spec_ref, max_cells=max_cells, training=False)
+    network = load_checked(spec_ref, max_cells=max_cells, training=False, etas=(eta,) if eta else None)
     if output.suffix.lower() != ".zip" and not is_special(output):
         raise UserError(f"{output}: the autograder must end in .zip (Gradescope takes a zip)")
     check_outputs({"-o": output}, [Path(spec_ref), points_path, map_path])

@@ -238,3 +238,23 @@ def test_the_grader_finds_every_training_sheet_of_a_sheetprop_workbook_right(hom
     for t, eta in zip(tables, spec.etas):
         assert t["loss_last"] == pytest.approx(losses(spec, eta)[-1], rel=1e-12)
         assert t["correct_last"] == pytest.approx(losses(spec, eta)[-1], rel=1e-12)
+
+
+def test_an_exercise_set_with_another_rate_is_checked_with_it(tmp_path):
+    exercise, solution = tmp_path / "ex.xlsx", tmp_path / "sol.xlsx"
+    runner = CliRunner()
+    result = runner.invoke(main, ["generate", "mazur", "--eta", "0.1,0.5", "--exercise", "-o", str(exercise)])
+    assert result.exit_code == 0, result.output
+    assert "note: an exercise is set with one learning rate: η = 0.1, the first of the sweep" in result.output
+    texts = [c.value for row in openpyxl.load_workbook(exercise)["Instructions"].iter_rows() for c in row]
+    assert "sheetprop check YOUR_FILE.xlsx --spec mazur --eta 0.1" in texts
+    assert runner.invoke(main, ["generate", "mazur", "--eta", "0.1", "--epochs", "0", "-o", str(solution)]).exit_code == 0
+    right = runner.invoke(main, ["check", str(solution), "--spec", "mazur", "--eta", "0.1", "--json"])
+    assert right.exit_code == 0, right.output
+    report = json.loads(right.output)[0]
+    assert report["score"] == report["max_score"] > 0
+    wrong = runner.invoke(main, ["check", str(solution), "--spec", "mazur", "--json"])
+    eta = next(i for i in json.loads(wrong.output)[0]["items"] if i["name"] == "eta")
+    assert wrong.exit_code == 1 and eta["status"] == "incorrect" and eta["expected"] == 0.5
+    alone = runner.invoke(main, ["check", str(solution), "--eta", "0.1"])
+    assert alone.exit_code == 2 and alone.output == "Error: --eta changes the learning rate of the spec: pass --spec too\n"
