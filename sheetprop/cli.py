@@ -14,7 +14,8 @@ import click
 
 from sheetprop import __version__
 from sheetprop.cliparams import (ENGINE_CHOICES, MIN_MEMORY, Finite, LearningRates, Seconds, Size, UserError,
-                                 check_outputs, judging_options, load_checked, progress, read_input, read_points)
+                                 check_outputs, judging_options, load_checked, progress, read_input, read_points,
+                                 submissions)
 from sheetprop.engines import DEFAULT_ENGINE
 from sheetprop.errors import SheetpropError, one_line
 from sheetprop.files import check_writable, is_special, target, write_text
@@ -295,8 +296,8 @@ def presets() -> None:
 @click.option("--map", "map_path", type=click.Path(dir_okay=False, path_type=Path),
               help="YAML file mapping names to cells (net_h1: Sheet1!B7) for layouts without names or labels.")
 @click.option("--points", "points_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="YAML file of points per quantity: names, sections (forward, loss, backward, gradients, "
-                   "update, given), glob patterns (new_*) or default.  [default: 1 per answer]")
+              help="YAML file of points per answer: names, sections (forward, loss, backward, gradients, "
+                   "update), glob patterns (new_*) or default.  [default: 1 per answer]")
 @judging_options
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=CHECK_JOBS, show_default=True,
               help="Files graded at once, each in a process of its own (one per core).")
@@ -333,6 +334,7 @@ def check(files: tuple[Path, ...], spec_ref: str | None, eta: float | None, as_j
 
     if eta is not None and not spec_ref:
         raise UserError("--eta changes the learning rate of the spec: pass --spec too")
+    files = submissions(files)
     network = load_checked(spec_ref, max_cells=max_cells, training=False, etas=(eta,) if eta else None) \
         if spec_ref else None
     if gradescope and len(files) != 1:
@@ -341,14 +343,15 @@ def check(files: tuple[Path, ...], spec_ref: str | None, eta: float | None, as_j
     check_outputs({option: p for option, p in outputs if p},
                    [*files, Path(spec_ref) if spec_ref else None, map_path, points_path])
     # the first update worked out: a spec that overflows stops here
-    names = solve(network or load_spec("mazur-nobias")).graph.names
+    sol = solve(network or load_spec("mazur"))
+    names = sol.graph.names
     cell_map = {}
     if map_path:
         try:
             cell_map = parse_map(read_input(map_path, "map file (YAML)"), names, where=str(map_path))
         except ValueError as exc:
             raise UserError(str(exc)) from None
-    points = read_points(points_path) if points_path else {}
+    points = read_points(points_path, sol, strict=network is not None) if points_path else {}
     options = G.GradeOptions(tol=tol, points=points, carried_forward_credit=carried_forward_credit,
                              hardcoded_credit=hardcoded_credit, cell_map=cell_map, engine=engine, timeout=timeout,
                              max_memory=max_memory, max_uncompressed=max_size, max_cells=max_cells)
@@ -363,17 +366,21 @@ def check(files: tuple[Path, ...], spec_ref: str | None, eta: float | None, as_j
             click.echo("\n".join(reports_.text_report(report) if details else [reports_.headline(report)]))
         click.echo("")
         click.echo("\n".join(reports_.summary_table(reports)))
+    writing: Path | None = None
     try:
         if csv_path:
+            writing = csv_path
             reports_.write_csv(reports, csv_path)
         if html_path:
             from sheetprop.htmlreport import class_page
 
+            writing = html_path
             write_text(html_path, class_page(reports, title=f"{network.name}: class report" if network else None))
         if gradescope:
+            writing = gradescope
             write_text(gradescope, dumps(reports_.gradescope(reports[0]), indent=1))
     except OSError as exc:
-        raise UserError(f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}") from None
+        raise UserError(f"{writing}: cannot write: {exc.strerror or exc}") from None
     sys.exit(reports_.exit_code(reports))
 
 
@@ -422,7 +429,8 @@ def autograder(spec_ref: str, eta: float | None, output: Path, points_path: Path
     if output.suffix.lower() != ".zip" and not is_special(output):
         raise UserError(f"{output}: the autograder must end in .zip (Gradescope takes a zip)")
     check_outputs({"-o": output}, [Path(spec_ref), points_path, map_path])
-    names = solve(network).graph.names
+    sol = solve(network)
+    names = sol.graph.names
     cell_map: dict[str, str] = {}
     if map_path:
         text = read_input(map_path, "map file (YAML)")
@@ -431,7 +439,7 @@ def autograder(spec_ref: str, eta: float | None, output: Path, points_path: Path
         except ValueError as exc:
             raise UserError(str(exc)) from None
         cell_map = {str(k): str(v) for k, v in load_yaml(text, str(map_path)).items()}
-    points = read_points(points_path) if points_path else {}
+    points = read_points(points_path, sol) if points_path else {}
     if tests_by is None:
         tests_by = "section" if points and set(points) <= {*SECTIONS, "given", "default"} else "quantity"
     options = BundleOptions(points=points, cell_map=cell_map, tol=tol, carried_forward_credit=carried_forward_credit,

@@ -185,7 +185,8 @@ def read_input(path: Path, what: str) -> str:
         raise UserError(str(exc)) from None
 
 
-def read_points(path: Path) -> dict[str, float]:
+def read_points(path: Path, sol=None, strict: bool = True) -> dict[str, float]:
+    """The points file, checked against the exercise's quantities (`sol`, a reference Solution)."""
     try:
         raw = load_yaml(read_input(path, "points file (YAML)"), str(path))
     except SpecError as exc:
@@ -197,4 +198,31 @@ def read_points(path: Path) -> dict[str, float]:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1e9:
             raise UserError(f"{path}: {key}: points must be a number from 0 to 1e9, not {str(value)[:40]!r}")
         points[str(key)] = float(value)
+    if sol is not None:
+        from sheetprop.judge import points_problems
+
+        problems = points_problems(points, sol, strict)
+        if problems:
+            raise UserError("\n".join(f"{path}: {problem}" for problem in problems))
     return points
+
+
+def submissions(files: tuple[Path, ...]) -> tuple[Path, ...]:
+    """The files to grade: Excel's lock files (`~$bob.xlsx`, left beside a workbook that is open)
+    skipped, and a file given twice graded once, each with a note."""
+    kept: list[Path] = []
+    seen: set[Path] = set()
+    for path in files:
+        if path.name.startswith("~$"):
+            click.echo(f"note: skipped {path}: Excel's lock file of an open workbook, not a submission", err=True)
+            continue
+        real = target(path)
+        if real in seen:
+            click.echo(f"note: {path} is given twice; graded once", err=True)
+            continue
+        seen.add(real)
+        kept.append(path)
+    if not kept:
+        raise UserError("no workbook to grade: every file given is a lock file (~$…); pass the workbooks")
+    return tuple(kept)
+

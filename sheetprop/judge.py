@@ -87,6 +87,31 @@ def points_for(name: str, section: str, points: Mapping[str, float]) -> float:
     return float(points.get("default", 1.0))
 
 
+def points_problems(points: Mapping[str, float], sol: R.Solution, strict: bool = True) -> list[str]:
+    """What in a points file would do nothing: a key that names no answer, a pattern that matches
+    none, a given or frozen value (never an answer), or points that add up to nothing. `strict`
+    False when the network is read from each workbook: only unknown names are problems then."""
+    from sheetprop.validate import did_you_mean
+
+    answers = [q.name for q in sol.graph if answer(sol, q.name)]
+    problems = []
+    for key in points:
+        if key == "default" or key in G.SECTIONS:
+            continue
+        if any(ch in key for ch in "*?["):
+            if strict and not any(fnmatch.fnmatchcase(name, key) for name in answers):
+                problems.append(f"{key}: the pattern matches no answer of this exercise")
+        elif key not in sol.graph.quantities and key != "given":
+            problems.append(f"{key}: no such quantity or section{did_you_mean(key, [*sol.graph.names, *G.SECTIONS])}")
+        elif strict and (key == "given" or sol.graph[key].given):
+            problems.append(f"{key}: a given value is never an answer and earns no points")
+        elif strict and not answer(sol, key):
+            problems.append(f"{key}: the spec does not train it, so it is not an answer and earns no points")
+    if strict and answers and not any(points_for(name, sol.graph[name].section, points) > 0 for name in answers):
+        problems.append("every answer is worth 0 points; give some of them points")
+    return problems
+
+
 ESSENTIAL = ("net", "out", "E_total", "grad", "new")  # what every worked solution shows; the rest may be folded
 
 
@@ -201,7 +226,7 @@ def judge_items(sol: R.Solution, book: StudentBook, found: dict[str, Location], 
                                            held, r.loc.cell.sheet if r.loc else None)
         elif r.kind == "text" or (r.kind == "formula" and not _is_number(r.value)):
             item.status = "incorrect"
-            item.diagnosis = "the formula gives an empty value" if r.value is None else f"holds {r.value!r}, not a number"
+            item.diagnosis = "the formula gives an empty value" if r.value is None else f"holds {_plain(r.value)!r}, not a number"
         elif rule is not None and rule.inputs and (r.kind == "number" or not _references(r.formula)
                                                    or _points_at_a_number(book, sources.get(name), found)):
             item.status = "hardcoded"
@@ -325,8 +350,14 @@ def explain_error(value, formula: str | None, rule, status_of: dict[str, Item], 
 # ---------------------------------------------------------------- small helpers
 
 
+MAX_SHOWN = 80  # characters of a student's text shown in a report (a cell may hold 32,767)
+
+
 def _plain(value):
-    if value is None or isinstance(value, (str, bool)):
+    """The student's value as reports show it: a number, a truth value, or text cut to MAX_SHOWN."""
+    if isinstance(value, str):
+        return value if len(value) <= MAX_SHOWN else value[:MAX_SHOWN - 1] + "…"
+    if value is None or isinstance(value, bool):
         return value
     if _is_number(value):
         return float(value)

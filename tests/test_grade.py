@@ -404,6 +404,25 @@ def test_points_by_name_section_pattern_and_default():
     assert points_for("w_1", "given", points) == 0
 
 
+@pytest.mark.parametrize("text, says", [
+    ("net_hx: 1", ["net_hx: no such quantity or section (did you mean 'net_h2'?)"]),
+    ("given: 1\nw_1: 3", ["given: a given value is never an answer and earns no points",
+                          "w_1: a given value is never an answer and earns no points"]),
+    ("'zzz*': 2", ["zzz*: the pattern matches no answer of this exercise"]),
+    ("default: 0", ["every answer is worth 0 points; give some of them points"]),
+    ("grad_b_1: 2", ["grad_b_1: the spec does not train it, so it is not an answer and earns no points"]),
+])
+def test_a_points_file_that_would_do_nothing_is_refused_key_by_key(tmp_path, text, says):
+    points = tmp_path / "points.yaml"
+    points.write_text(text + "\n", encoding="utf-8")
+    for command in (["check", tmp_path / "none.xlsx", "--spec", "mazur"],
+                    ["autograder", "--spec", "mazur", "-o", tmp_path / "ag.zip"]):
+        result = run(*command, "--points", points)
+        assert result.exit_code == 2
+        assert result.output.splitlines() == [f"Error: {points}: {line}" for line in says]
+    assert not (tmp_path / "ag.zip").exists()
+
+
 def test_credit_for_carried_forward_and_hardcoded_work_is_configurable(exercises, folder):
     path = solve(exercises["mazur"], folder / "credit.xlsx", MAZUR,
                  {"delta_o1": "=dE_dout_o1", "net_h2": 0.3925})
@@ -568,3 +587,36 @@ def test_libreoffice_as_the_grading_engine(bad):
 def test_with_a_time_limit_the_engine_runs_in_a_child_process(good):
     report = grade_file(good, MAZUR, GradeOptions(timeout=60))
     assert report.all_right
+
+
+def test_lock_files_and_a_file_given_twice_are_noted_and_not_graded(tmp_path):
+    from sheetprop.workbook import write_workbook
+
+    book = tmp_path / "alice.xlsx"
+    write_workbook(MAZUR, book)
+    lock = tmp_path / "~$alice.xlsx"
+    lock.write_bytes(b"\x0balice")  # what Excel leaves beside an open workbook
+    result = CliRunner().invoke(main, ["check", str(book), str(lock), str(tmp_path / "." / "alice.xlsx"),
+                                       "--spec", "mazur", "--json"])
+    assert result.exit_code == 0, result.output
+    assert f"note: skipped {lock}: Excel's lock file of an open workbook, not a submission" in result.output
+    assert "is given twice; graded once" in result.output
+    only = CliRunner().invoke(main, ["check", str(lock)])
+    assert only.exit_code == 2
+    assert only.output.endswith("Error: no workbook to grade: every file given is a lock file (~$…); pass the workbooks\n")
+
+
+def test_a_long_text_is_cut_short_in_every_report(tmp_path):
+    import openpyxl
+
+    from sheetprop.workbook import write_workbook
+
+    book, long = tmp_path / "m.xlsx", tmp_path / "long.xlsx"
+    write_workbook(MAZUR, book)
+    wb = openpyxl.load_workbook(book)
+    cell = next(c for row in wb["Network"].iter_rows() for c in row if c.value == "=w_1*i_1+w_2*i_2+b_1")
+    cell.value = "x" * 32_000
+    wb.save(long)
+    it = item(grade_file(long, MAZUR), "net_h1")
+    assert it.status == "incorrect" and it.got == "x" * 79 + "…"
+    assert it.diagnosis == f"holds {'x' * 79 + '…'!r}, not a number"
