@@ -52,6 +52,7 @@ class BundleOptions:
     max_cells: int = MAX_CELLS
     visibility: str = "visible"
     tests: str = "quantity"  # one Gradescope test per quantity, or per section
+    total: float | None = None  # the assignment's points (judge.full_marks); None: each sheet's own maximum
 
 
 # ---------------------------------------------------------------- the bundle
@@ -256,7 +257,7 @@ def grade_submission(root: Path) -> dict:
     if report.error:  # the student knows the file by its own name, not the container's path
         report.error = report.error.replace(str(workbook), report.file)
         report.error += ". If you think your file is fine, ask your instructor to look at it."
-    results = reports.gradescope(report, visibility=options.visibility, by=options.tests)
+    results = reports.gradescope(report, visibility=options.visibility, by=options.tests, total=options.total)
     results["execution_time"] = round(time.monotonic() - start, 3)
     return results
 
@@ -274,7 +275,7 @@ def self_test(root: Path) -> int:
         write_workbook(spec, book)
         report = grade_file(book, spec, GradeOptions(engine=options.engine, timeout=options.timeout,
                                                      max_memory=options.max_memory, points=options.points))
-    if report.error or not report.all_right:
+    if report.error or not report.all_right or (options.total is not None and report.max_score != options.total):
         print(f"self-test failed: the spec's own solution scores {report.score:g} / {report.max_score:g}"
               f" ({report.error or 'some answers judged wrong'})", file=sys.stderr)
         return 1

@@ -422,6 +422,7 @@ def autograder(spec_ref: str, eta: float | None, output: Path, points_path: Path
     """
     from sheetprop.autograder import BundleOptions, write_bundle
     from sheetprop.graph import SECTIONS
+    from sheetprop.judge import full_marks
     from sheetprop.locate import parse_map
     from sheetprop.reference import solve
 
@@ -444,7 +445,8 @@ def autograder(spec_ref: str, eta: float | None, output: Path, points_path: Path
         tests_by = "section" if points and set(points) <= {*SECTIONS, "given", "default"} else "quantity"
     options = BundleOptions(points=points, cell_map=cell_map, tol=tol, carried_forward_credit=carried_forward_credit,
                             hardcoded_credit=hardcoded_credit, engine=engine, timeout=timeout, max_memory=max_memory,
-                            max_size=max_size, max_cells=max_cells, visibility=visibility, tests=tests_by)
+                            max_size=max_size, max_cells=max_cells, visibility=visibility, tests=tests_by,
+                            total=full_marks(sol, points))
     try:
         held = write_bundle(network, output, options)
     except RuntimeError as exc:
@@ -455,4 +457,5 @@ def autograder(spec_ref: str, eta: float | None, output: Path, points_path: Path
         click.echo(dumps(held, indent=1))
     else:
         click.echo(f"Wrote {output}: a Gradescope autograder for {network.name} (sheetprop {__version__}, "
-                   f"engine {engine}, a test per {tests_by}); upload it as the assignment's autograder")
+                   f"engine {engine}, a test per {tests_by}); upload it as the assignment's autograder and give "
+                   f"the assignment {options.total:g} points")

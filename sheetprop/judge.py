@@ -87,6 +87,12 @@ def points_for(name: str, section: str, points: Mapping[str, float]) -> float:
     return float(points.get("default", 1.0))
 
 
+def full_marks(sol: R.Solution, points: Mapping[str, float]) -> float:
+    """The points of a worked solution that shows every quantity of the worked example (sheetprop's own):
+    what an assignment's total is set to."""
+    return sum(points_for(q.name, q.section, points) for q in sol.graph if q.worked and answer(sol, q.name))
+
+
 def points_problems(points: Mapping[str, float], sol: R.Solution, strict: bool = True) -> list[str]:
     """What in a points file would do nothing: a key that names no answer, a pattern that matches
     none, a given or frozen value (never an answer), or points that add up to nothing. `strict`

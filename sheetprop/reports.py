@@ -200,9 +200,14 @@ def _passed(item) -> bool:
     return item.status in ("correct", "carried_forward") and item.points >= item.max_points
 
 
-def gradescope(report: FileReport, visibility: str = "visible", by: str = "quantity") -> dict:
+def gradescope(report: FileReport, visibility: str = "visible", by: str = "quantity",
+               total: float | None = None) -> dict:
     """Gradescope's autograder results.json for one submission: a test per quantity (`by="quantity"`)
-    or per section of the worked example (`by="section"`)."""
+    or per section of the worked example (`by="section"`).
+
+    With `total` (the assignment's points) the score is the share of the points the sheet could
+    earn, times `total`: a student who folds a factor into a later formula shows fewer
+    quantities, loses nothing for it, and still reaches the assignment's total."""
     if report.error:
         return {"score": 0.0, "output": clean(f"Your file could not be graded: {_problem(report)}"), "tests": [],
                 "visibility": visibility}
@@ -225,4 +230,10 @@ def gradescope(report: FileReport, visibility: str = "visible", by: str = "quant
                           "visibility": visibility, "output": _feedback(item)})
     lines = [headline(report)] + [clean(f"note: {n}") for n in report.notes]
     lines += [clean(training_line(t)) for t in report.training]
-    return {"score": report.score, "output": "\n".join(lines), "tests": tests, "visibility": visibility}
+    score = report.score
+    if total is not None and report.max_score > 0 and abs(report.max_score - total) > 1e-9:
+        score = round(report.score * total / report.max_score, 6)
+        lines.append(f"Your sheet shows answers worth {report.max_score:g} points (a factor folded into a later "
+                     f"formula costs nothing): {report.score:g} / {report.max_score:g} counts as "
+                     f"{score:g} / {total:g}.")
+    return {"score": score, "output": "\n".join(lines), "tests": tests, "visibility": visibility}

@@ -58,6 +58,7 @@ def make_bundle(folder: Path, *options: str) -> Path:
     result = CliRunner().invoke(main, ["autograder", "--spec", "mazur-nobias", "-o", str(out), *options])
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"Wrote {out}: a Gradescope autograder for Mazur 2-2-2 without biases")
+    assert "give the assignment " in result.output
     return out
 
 
@@ -131,12 +132,12 @@ def test_setup_installs_into_a_virtual_environment_and_checks_itself(bundle, tmp
                           env={**os.environ, "AUTOGRADER_ROOT": str(root), "SHEETPROP_NO_APT": "1",
                                "SHEETPROP_VENV_OPTIONS": "--system-site-packages"})
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"self-test: sheetprop {__version__} grades the solution of Mazur 2-2-2 without biases 43 / 43" in done.stdout
+    assert f"self-test: sheetprop {__version__} grades the solution of Mazur 2-2-2 without biases 39 / 39" in done.stdout
     venv_python = root / "sheetprop-venv" / "bin" / "python"
     assert venv_python.exists()
     right = workbook(tmp_path / "hw.xlsx", Sheet())
     results, stdout = gradescope(bundle, root, {"hw.xlsx": right})
-    assert results["score"] == 27
+    assert results["score"] == 39
     assert f"(from {root / 'source' / 'sheetprop'})" in stdout
 
 
@@ -148,7 +149,10 @@ def test_a_right_submission_gets_every_point(bundle, tmp_path):
     right = workbook(tmp_path / "hw.xlsx", sheet)
     results, stdout = gradescope(bundle, tmp_path / "autograder", {"homework.xlsx": right})
     tests = by_name(results)
-    assert results["score"] == 27 == sum(t["max_score"] for t in tests.values())
+    assert sum(t["max_score"] for t in tests.values()) == 27  # the factors folded into the gradients cost nothing
+    assert results["score"] == 39  # the assignment's total: what a sheet showing every quantity earns
+    assert "Your sheet shows answers worth 27 points (a factor folded into a later formula costs nothing): " \
+           "27 / 27 counts as 39 / 39." in results["output"]
     assert all(t["status"] == "passed" for t in tests.values())
     assert tests["grad_w_5"]["output"] == f"correct: {solve(NOBIAS).values['grad_w_5']:.9g} in {sheet.cell('grad_w_5')}"
     assert tests["grad_w_5"]["tags"] == ["Gradients"]
@@ -166,7 +170,7 @@ def test_a_slip_loses_its_points_and_is_named(bundle, tmp_path):
     expected = solve(NOBIAS).values["grad_w_5"]
     assert grad["output"].startswith("incorrect: your value ") and f"expected {expected:.9g}" in grad["output"]
     assert "bracket" in grad["output"]
-    assert results["score"] == 26  # the new w5 that uses it is right given the student's own gradient
+    assert results["score"] == round(26 * 39 / 27, 6)  # the new w5 that uses it is right given the student's own gradient
     assert tests["new_w_5"]["status"] == "passed" and "carried forward" in tests["new_w_5"]["output"]
     assert "first wrong at update 0: grad_w_5" in results["output"]
 
@@ -220,7 +224,7 @@ def test_excel_lock_files_and_macos_forks_are_ignored(bundle, tmp_path):
     right = workbook(tmp_path / "right.xlsx", Sheet())
     files = {"hw.xlsx": right, "~$hw.xlsx": b"\x00" * 165, "__MACOSX/._hw.xlsx": b"\x00\x05\x16\x07"}
     results, _ = gradescope(bundle, tmp_path / "autograder", files)
-    assert results["score"] == 27
+    assert results["score"] == 39
 
 
 def test_a_hostile_file_scores_0_and_the_autograder_still_exits_0(bundle, tmp_path):
