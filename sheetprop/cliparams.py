@@ -209,18 +209,12 @@ def read_points(path: Path, sol=None, strict: bool = True) -> dict[str, float]:
 
 def submissions(files: tuple[Path, ...]) -> tuple[Path, ...]:
     """The files to grade: Excel's lock files (`~$bob.xlsx`, left beside a workbook that is open)
-    skipped, and a file given twice graded once, each with a note."""
+    skipped, each with a note."""
     kept: list[Path] = []
-    seen: set[Path] = set()
     for path in files:
         if path.name.startswith("~$"):
             click.echo(f"note: skipped {path}: Excel's lock file of an open workbook, not a submission", err=True)
             continue
-        real = target(path)
-        if real in seen:
-            click.echo(f"note: {path} is given twice; graded once", err=True)
-            continue
-        seen.add(real)
         kept.append(path)
     if not kept:
         raise UserError("no workbook to grade: every file given is a lock file (~$…); pass the workbooks")

@@ -161,7 +161,8 @@ def test_one_sheet_per_learning_rate_each_graded_with_its_own(tmp_path):
     assert [(t["sheet"], t["eta"], t["status"]) for t in report.training] == [
         ("η = 0.1", 0.1, "correct"), ("η = 0.5", 0.5, "correct"), ("η = 2", 2.0, "incorrect")]
     assert all(i.cell.startswith("η = 0.5!") for i in report.items)  # the main table: the spec's η
-    assert report.all_right
+    assert report.score == report.max_score  # its items make the score
+    assert not report.all_right  # but the η = 2 sheet has a wrong row: the file is not all right (exit 1)
 
 
 def test_a_pasted_loss_curve_is_reported_not_graded(tmp_path):
