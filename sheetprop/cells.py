@@ -85,8 +85,13 @@ def parse_cell(text: str) -> tuple[str | None, int, int] | None:
     m = _QUALIFIED.match(text)
     if m:
         row, col = xl_cell_to_rowcol(m.group(3).upper())
-        return (m.group(1) or "").replace("''", "'") or m.group(2), row, col
+        return ((m.group(1) or "").replace("''", "'") or m.group(2), row, col) if _on_grid(row, col) else None
     if _CELL.match(text):
         row, col = xl_cell_to_rowcol(text.upper())
-        return None, row, col
+        return (None, row, col) if _on_grid(row, col) else None
     return None
+
+
+def _on_grid(row: int, col: int) -> bool:
+    """Inside Excel's sheet: rows 1 to 1,048,576, columns A to XFD (0-based here)."""
+    return 0 <= row < 1_048_576 and 0 <= col < 16_384

@@ -619,3 +619,10 @@ def test_a_long_text_is_cut_short_in_every_report(tmp_path):
     it = item(grade_file(long, MAZUR), "net_h1")
     assert it.status == "incorrect" and it.got == "x" * 79 + "…"
     assert it.diagnosis == f"holds {'x' * 79 + '…'!r}, not a number"
+
+
+@pytest.mark.parametrize("cell", ["Network!XFE1", "Network!A0", "A1048577", "B7:C9"])
+def test_a_map_cell_off_excels_grid_is_refused(cell):
+    with pytest.raises(ValueError, match=rf"map: net_h1: '{re.escape(cell)}' is not one cell like Sheet1!B7 or B7"):
+        parse_map(f"net_h1: '{cell}'", G.build(MAZUR).names)
+    assert parse_map("net_h1: Network!XFD1048576", G.build(MAZUR).names) == {"net_h1": ("Network", "XFD1048576")}
