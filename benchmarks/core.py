@@ -10,7 +10,6 @@ same file (converting it with recalculation forced) for the engines.
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,21 +41,21 @@ def peak_rss_mb(cmd: list[str]) -> float:
     return int(out.stderr.strip().splitlines()[-1]) / 1024
 
 
-def libreoffice_recalc(path: Path, repeat: int) -> float | None:
-    """LibreOffice headless opening `path`, recalculating everything and saving: the baseline."""
-    from sheetprop.engines.libreoffice import RECALC_ALWAYS
+def libreoffice_recalc(paths: list[Path], repeat: int = 1) -> float | None:
+    """LibreOffice headless opening each of `paths` in one run, recalculating everything and
+    saving: the baseline (its profile set up by a first, untimed run)."""
+    from sheetprop.engines.base import soffice
+    from sheetprop.engines.libreoffice import write_profile
 
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
-    if not soffice:
+    exe = soffice()
+    if not exe:
         return None
     with tempfile.TemporaryDirectory() as tmp:
-        profile = Path(tmp) / "profile"
-        (profile / "user").mkdir(parents=True)
-        (profile / "user" / "registrymodifications.xcu").write_text(RECALC_ALWAYS, encoding="utf-8")
-        cmd = [soffice, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--convert-to", "xlsx",
-               "--outdir", str(Path(tmp) / "out"), str(path)]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # first start: profile set-up
-        return wall(cmd, repeat)
+        profile = write_profile(Path(tmp) / "profile")
+        cmd = [exe, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--convert-to", "xlsx",
+               "--outdir", str(Path(tmp) / "out")]
+        subprocess.run(cmd + [str(paths[0])], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return wall(cmd + [str(p) for p in paths], repeat)
 
 
 def row(label: str, seconds: float | None, base: float | None, base_name: str) -> None:
@@ -103,23 +102,6 @@ def ironcalc_load_against_api(path: Path) -> tuple[float, float]:
     return loaded, time.perf_counter() - start
 
 
-def libreoffice_recalc_many(paths: list[Path]) -> float | None:
-    """LibreOffice headless recalculating every file of a class in one run: the class's baseline."""
-    from sheetprop.engines.libreoffice import RECALC_ALWAYS
-
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
-    if not soffice:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        profile = Path(tmp) / "profile"
-        (profile / "user").mkdir(parents=True)
-        (profile / "user" / "registrymodifications.xcu").write_text(RECALC_ALWAYS, encoding="utf-8")
-        cmd = [soffice, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--convert-to", "xlsx",
-               "--outdir", str(Path(tmp) / "out")]
-        subprocess.run(cmd + [str(paths[0])], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return wall(cmd + [str(p) for p in paths], 1)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -138,7 +120,7 @@ def main() -> None:
             python, "python start-up")
 
         print("verify mazur.xlsx (the preset, 20 updates)")
-        lo = libreoffice_recalc(mazur, args.repeat)
+        lo = libreoffice_recalc([mazur], args.repeat)
         row("LibreOffice headless recalculation (baseline)", lo, None, "")
         for engine in engines:
             row(f"sheetprop verify --engine {engine}",
@@ -154,7 +136,7 @@ def main() -> None:
                                   for s in range(6)], "batch": "full", "epochs": 20})
         counts = write_workbook(spec, big)
         print(f"a large random spec: 6-8-8-4, 6 samples, full batch, 20 updates ({counts['formulas']:,} formulas)")
-        lo = libreoffice_recalc(big, 1)
+        lo = libreoffice_recalc([big])
         row("LibreOffice headless recalculation (baseline)", lo, None, "")
         for engine in [e for e in engines if e != "formulas"]:  # formulas: a few hundred cells/s, minutes here
             row(f"sheetprop verify --engine {engine}",
@@ -163,7 +145,7 @@ def main() -> None:
         huge = tmp / "mazur10k.xlsx"
         gen = wall(SHEETPROP + ["generate", "mazur", "--epochs", str(args.big_epochs), "-o", str(huge)], 1)
         print(f"mazur --epochs {args.big_epochs}")
-        lo = libreoffice_recalc(huge, 1)
+        lo = libreoffice_recalc([huge])
         row("LibreOffice headless recalculation (baseline)", lo, None, "")
         row(f"sheetprop generate mazur --epochs {args.big_epochs}", gen, lo, "LibreOffice")
         print(f"  peak memory of that generate: {peak_rss_mb(SHEETPROP + ['generate', 'mazur', '--epochs', str(args.big_epochs), '-o', str(huge)]):.0f} MB"
@@ -180,7 +162,7 @@ def main() -> None:
         from check_batch import students
 
         paths = students(load_spec("mazur"), tmp, args.students)
-        lo = libreoffice_recalc_many(paths)
+        lo = libreoffice_recalc(paths)
         row(f"LibreOffice recalculating the {args.students} files, one run (baseline)", lo, None, "")
         for engine in engines:
             row(f"sheetprop check --engine {engine}",

@@ -32,6 +32,12 @@ class Interrupted(click.ClickException):
     exit_code = 130
 
 
+def _usage(exc: click.UsageError) -> UserError:
+    """A usage error in one line, not click's usage block: which option, what is wrong, where help is."""
+    path = f"sheetprop {exc.ctx.info_name}" if exc.ctx and exc.ctx.parent else "sheetprop"
+    return UserError(f"{exc.format_message().rstrip('.')} (see `{path} --help`)")
+
+
 class _Main(click.Group):
     """Every failure is one `Error: …` line, never a traceback (SHEETPROP_DEBUG=1 shows it)."""
 
@@ -39,16 +45,15 @@ class _Main(click.Group):
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as exc:  # `sheetprop -x`: the same one line as a command's
-            raise UserError(f"{exc.format_message().rstrip('.')} (see `sheetprop --help`)") from None
+            raise _usage(exc) from None
 
     def invoke(self, ctx):
         previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
         handle_termination()  # `kill`, `timeout`, `docker stop`, a closed terminal: unwind like Ctrl-C
         try:
             return super().invoke(ctx)
-        except click.UsageError as exc:  # one line, not click's usage block: which option, what is wrong, where help is
-            path = f"sheetprop {exc.ctx.info_name}" if exc.ctx and exc.ctx.parent else "sheetprop"
-            raise UserError(f"{exc.format_message().rstrip('.')} (see `{path} --help`)") from None
+        except click.UsageError as exc:
+            raise _usage(exc) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
         except KeyboardInterrupt:

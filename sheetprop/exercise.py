@@ -88,16 +88,10 @@ def _intro(spec: Spec, blank: set[str]) -> dict[str, str]:
 def check_command(spec: Spec) -> str:
     """The command that grades the exercise, with `--eta` when it was set with another learning rate
     than its spec's (`generate --eta`)."""
-    from sheetprop.spec import load_spec
-
     source = spec.source
     ref = source[len("preset "):] if source.startswith("preset ") else source.replace("\\", "/").rsplit("/", 1)[-1]
     command = f"sheetprop check YOUR_FILE.xlsx --spec {ref}"
-    try:
-        original = load_spec(source[len("preset "):] if source.startswith("preset ") else source).learning_rate
-    except Exception:  # noqa: BLE001 - the spec is no longer there: say nothing of η
-        return command
-    return command if original == spec.learning_rate else f"{command} --eta {spec.learning_rate!r}"
+    return f"{command} --eta {spec.learning_rate!r}" if spec.eta_changed else command
 
 
 def instructions(spec: Spec, blank: set[str]) -> list[tuple[str, str]]:

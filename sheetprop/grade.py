@@ -70,7 +70,12 @@ class FileReport:
         training table with a wrong row."""
         return self.error is None and all(
             i.status == "correct" or (i.section == "given" and i.status == "missing") for i in self.items) \
-            and not any(t["status"] == "incorrect" for t in self.training)
+            and not self.wrong_tables
+
+    @property
+    def wrong_tables(self) -> list[dict]:
+        """The training tables with a wrong row."""
+        return [t for t in self.training if t["status"] == "incorrect"]
 
     def first_mistake(self) -> Item | None:
         """The first named mistake, else the first error, typed answer or missing answer."""

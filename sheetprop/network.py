@@ -55,6 +55,7 @@ class Spec:
     source: str = field(default="<spec>", compare=False)
     sweep: tuple[float, ...] = ()  # a learning-rate sweep: every η, the first being learning_rate
     notes: tuple[str, ...] = field(default=(), compare=False)  # what validation decided for the user, in words
+    eta_changed: bool = field(default=False, compare=False)  # learning_rate set on the command line, not the file's
 
     @property
     def etas(self) -> tuple[float, ...]:

@@ -42,9 +42,9 @@ def headline(report: FileReport) -> str:
         return clean(f"{report.file}: could not be graded: {_problem(report)}")
     c = counts(report)
     parts = [f"{n} {s.replace('_', ' ')}" for s, n in c.items() if n and s != "correct"]
-    wrong_tables = sum(t["status"] == "incorrect" for t in report.training)
-    if wrong_tables:
-        parts.append(f"{wrong_tables} training table{'s' if wrong_tables > 1 else ''} with a wrong row")
+    wrong = len(report.wrong_tables)
+    if wrong:
+        parts.append(f"{wrong} training table{'s' if wrong > 1 else ''} with a wrong row")
     verdict = "every answer is right" if report.all_right else ", ".join(parts)
     return clean(f"{report.file}: {report.score:g} / {report.max_score:g} points ({verdict})")
 
@@ -101,9 +101,9 @@ def first_mistake_text(report: FileReport) -> str:
         return f"could not be graded: {_problem(report)}"
     item = report.first_mistake()
     if item is None:
-        table = next((t for t in report.training if t["status"] == "incorrect"), None)
-        if table is None:
+        if not report.wrong_tables:
             return "-"
+        table = report.wrong_tables[0]
         w = table["first_wrong"]
         return f"{w['name']}: incorrect in {table['sheet']} at update {w['update']} ({w['cell']})"
     return f"{item.name}: {item.status.replace('_', ' ')}" + (f": {item.diagnosis}" if item.diagnosis else "")

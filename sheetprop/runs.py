@@ -62,7 +62,8 @@ def check_table(table: Table, book: StudentBook, values: Mapping, sol: R.Solutio
             value = _number(book, values, _shifted(table, cell, k, name))
             if value is not None:
                 student[name] = value
-        student.update(_scheduled(sol, located, table, k, batch))
+        if k and len(batches) > 1:
+            student.update(_scheduled(sol, located, table, k, batch))
         if "E_total" in located and "E_total" in student and _shifted(table, located["E_total"], k, "E_total") \
                 in book.cells:
             check.loss[k] = student["E_total"]
@@ -112,8 +113,6 @@ def _scheduled(sol: R.Solution, located: Mapping[str, Ref], table: Table, k: int
     formulas read the samples from a block of given values (one column per sample, say) reads
     other cells than the first row does, so its inputs are the spec's, in the spec's order.
     """
-    if k == 0 or len(sol.spec.batches()) == 1:
-        return {}
     values = {}
     for q in sol.graph:
         cell = located.get(q.name)

@@ -169,4 +169,5 @@ def with_sweep(spec: Spec, etas: tuple[float, ...] | None) -> Spec:
     """The spec with a learning-rate sweep from the command line (`--eta 0.1,0.2,0.5`)."""
     if not etas:
         return spec
-    return replace(spec, learning_rate=etas[0], sweep=etas if len(etas) > 1 else ())
+    return replace(spec, learning_rate=etas[0], sweep=etas if len(etas) > 1 else (),
+                   eta_changed=spec.eta_changed or etas[0] != spec.learning_rate)

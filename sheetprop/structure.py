@@ -221,8 +221,8 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
             accept = right or labelled or share >= 0.6
         else:  # it uses something the rule does not: only its label makes it this quantity (a mistake)
             accept = labelled and share >= 0.3
-        if q.kind == "dnet_dout" and not labelled:
-            accept = False  # ∂net/∂out is a weight: an unlabelled copy of the weight is not this factor
+        if q.kind == "dnet_dout":  # ∂net/∂out is a weight: only a label tells the factor from a copy of it
+            accept = accept and labelled
         if not accept:
             continue
         score = 8 * share + 10 * labelled + 9 * right + 3 * (used <= expected)

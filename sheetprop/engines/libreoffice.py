@@ -52,9 +52,7 @@ def convert(path, to: str, folder: Path, timeout=None, meanwhile=lambda: None):
     exe = soffice()
     if exe is None:
         raise EngineUnavailable(f"LibreOffice is not installed (no soffice on PATH); {INSTALL}")
-    profile = folder / "profile"
-    (profile / "user").mkdir(parents=True)
-    (profile / "user" / "registrymodifications.xcu").write_text(RECALC_ALWAYS, encoding="utf-8")
+    profile = write_profile(folder / "profile")
     source = folder / "book.xlsx"
     shutil.copyfile(path, source)
     command = [
@@ -66,6 +64,14 @@ def convert(path, to: str, folder: Path, timeout=None, meanwhile=lambda: None):
     if not converted.is_file():
         raise EngineError(f"LibreOffice could not convert {path} ({log}); check that the file opens in LibreOffice")
     return converted, found
+
+
+def write_profile(profile: Path) -> Path:
+    """A throw-away LibreOffice profile at `profile` that recalculates every file it loads
+    (pass it as `-env:UserInstallation=profile.as_uri()`)."""
+    (profile / "user").mkdir(parents=True)
+    (profile / "user" / "registrymodifications.xcu").write_text(RECALC_ALWAYS, encoding="utf-8")
+    return profile
 
 
 def _run(command, path, timeout, meanwhile):
