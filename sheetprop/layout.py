@@ -45,6 +45,7 @@ class Cell:
     name: str | None = None  # the defined name on this cell
     what: str | None = None  # how verify reports this cell ("net_h1", "Training update 3: w1")
     key: tuple | None = None  # for input cells: which given value ("eta",), ("w_1",), ("data", s, "inputs", j)
+    shared: tuple[int, str | None] | None = None  # a shared formula's (index, range): the range on its first cell only
 
 
 @dataclass

@@ -10,13 +10,15 @@ product needs it. The sheet may hold 10,000 rows, so it is made row by row, neve
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from functools import partial
 from typing import Iterable, Iterator, Mapping
 
 from sheetprop import graph as G
 from sheetprop import ops
 from sheetprop import reference as R
-from sheetprop.cells import a1
+from sheetprop.cells import column
 from sheetprop.layout import TRAIN_FIRST_ROW, Cell
 
 FOLDED = ("dE_dout", "dout_dnet", "E_o")  # quantities written inside the formulas that use them
@@ -96,43 +98,86 @@ def training_what(cols: TrainingColumns, row: int, col: int, sheet: str = "Train
     return f"{sheet} update {row - TRAIN_FIRST_ROW}: {group}: {header}"
 
 
+ROW, ABOVE = "\x00", "\x01"  # a row template's placeholders: this row's number, the row above's
+
+
 def training_rows(graph: G.Graph, data_cells: Mapping[tuple, str],
                   steps: Iterable[R.Step] | None = None, eta: str = "eta") -> Iterator[list[Cell]]:
     """Rows of the Training sheet, one per update (0…N), as lists of cells.
 
     `data_cells` maps ("data", s, field, j) to the reference a formula uses for that given
     value (a defined name or `Network!$D$9`); `eta` is the learning rate's (the name `eta`, or
-    the sheet's own η cell in a sweep).
+    the sheet's own η cell in a sweep). Both are absolute: only the row above and this row
+    move from one row to the next.
+
+    A row's formulas depend on the row only through its number and its batch, so each batch's
+    are made once, as templates. A column whose formula keeps one shape down the sheet is
+    written as Excel itself writes a filled-down column: one shared formula (`Cell.shared`),
+    which the file holds once and every engine loads once.
     """
     spec = graph.spec
     cols = training_columns(graph)
-    new = {p.name: graph.of("new", param=p) for p in graph.params}
     steps = steps if steps is not None else R.iterate_training(spec)
+    templates = functools.cache(partial(_row_templates, graph, cols, data_cells, eta))
+    shared = _shared_columns(spec, templates)
+    last = TRAIN_FIRST_ROW + spec.n_updates
     for step in steps:
         r, k = TRAIN_FIRST_ROW + step.index, step.index
-        present = len(step.batch)
-        refs: dict[str, str] = {name: a1(r, c) for name, c in cols.params.items()}
-        for slot in range(present):
-            for q in graph:
-                if q.slot == slot and q.kind in ("input", "target"):
-                    field_ = "inputs" if q.kind == "input" else "targets"
-                    refs[q.name] = data_cells[("data", step.batch[slot], field_, q.index)]
-            refs.update((name, a1(r, c)) for name, c in cols.slots[slot].items())
-        formulas: dict[int, str] = {}
-        for name, c in cols.params.items():
-            rule = new[name]
-            assert rule is not None
-            previous = {name: a1(r - 1, c), f"grad_{name}": a1(r - 1, cols.grads[name]), "eta": eta}
-            formulas[c] = name if k == 0 else rule.formula(previous)
-        for slot in range(present):
-            for name, c in cols.slots[slot].items():
-                formulas[c] = _render(graph, graph[name], refs, present)
-        formulas[cols.E_total] = ops.reduce_excel([a1(r, cols.slots[s][cols.losses[s]]) for s in range(present)],
-                                                  spec.reduction)
-        for name, c in cols.grads.items():
-            formulas[c] = _render(graph, graph[f"grad_{name}"], refs, present)
+        this, above = str(r + 1), str(r)
         values = training_values(graph, cols, step)
-        yield [Cell(r, 0, "index", value=k)] + [Cell(r, c, "formula", f, values[c]) for c, f in sorted(formulas.items())]
+        cells = [Cell(r, 0, "index", value=k)]
+        for c, template in templates(k == 0, tuple(step.batch)).items():
+            text = template.replace(ROW, this).replace(ABOVE, above)
+            share = None
+            if c in shared and k >= shared[c][1]:
+                si, first = shared[c]
+                share = (si, f"{column(c)}{r + 1}:{column(c)}{last + 1}" if k == first else None)
+            cells.append(Cell(r, c, "formula", text, values[c], shared=share))
+        yield cells
+
+
+def _row_templates(graph: G.Graph, cols: TrainingColumns, data_cells: Mapping[tuple, str], eta: str,
+                   first: bool, batch: tuple[int, ...]) -> dict[int, str]:
+    """The formulas of a row by column, in column order, with ROW and ABOVE for its row numbers."""
+    present = len(batch)
+    refs: dict[str, str] = {name: column(c) + ROW for name, c in cols.params.items()}
+    for slot in range(present):
+        for q in graph:
+            if q.slot == slot and q.kind in ("input", "target"):
+                field_ = "inputs" if q.kind == "input" else "targets"
+                refs[q.name] = data_cells[("data", batch[slot], field_, q.index)]
+        refs.update((name, column(c) + ROW) for name, c in cols.slots[slot].items())
+    formulas: dict[int, str] = {}
+    for p in graph.params:
+        if (c := cols.params.get(p.name)) is None:
+            continue
+        rule = graph.of("new", param=p)
+        assert rule is not None
+        above = {p.name: column(c) + ABOVE, f"grad_{p.name}": column(cols.grads[p.name]) + ABOVE, "eta": eta}
+        formulas[c] = p.name if first else rule.formula(above)
+    for slot in range(present):
+        for name, c in cols.slots[slot].items():
+            formulas[c] = _render(graph, graph[name], refs, present)
+    formulas[cols.E_total] = ops.reduce_excel([column(cols.slots[s][cols.losses[s]]) + ROW for s in range(present)],
+                                              graph.spec.reduction)
+    for name, c in cols.grads.items():
+        formulas[c] = _render(graph, graph[f"grad_{name}"], refs, present)
+    return dict(sorted(formulas.items()))
+
+
+def _shared_columns(spec, templates) -> dict[int, tuple[int, int]]:
+    """column → (shared formula index, first update) for the columns whose formula has one shape
+    from that update (0 or 1) to the last: every batch's row gives the same template."""
+    batches = [tuple(b) for b in spec.batches()]
+    later = [templates(False, b) for b in batches]
+    top = templates(True, batches[0])
+    shared: dict[int, tuple[int, int]] = {}
+    for c, template in later[0].items():
+        if all(row.get(c) == template for row in later):
+            first = 0 if top.get(c) == template else 1
+            if spec.n_updates > first:  # two rows at least
+                shared[c] = (len(shared), first)
+    return shared
 
 
 def _render(graph: G.Graph, q: G.Quantity, refs: Mapping[str, str], present: int) -> str:

@@ -38,18 +38,57 @@ STYLES = {
 
 @functools.lru_cache(maxsize=None)
 def plain_worksheet_class():
-    """A Worksheet that writes our formulas as they are.
+    """A Worksheet that writes our formulas as they are, and writes shared formulas.
 
     XlsxWriter runs some thirty regular expressions over every formula to prefix Excel 365
     functions with `_xlfn.`; sheetprop's formulas use only classic functions (EXP, LN,
     TANH, MAX, IF, SUM, AVERAGE, ABS), so that pass is skipped: it was 60 % of the time
     taken to write a 10,000-update Training sheet.
+
+    `write_shared_formula` writes a cell of a shared formula, as Excel writes a column filled
+    down (ECMA-376 §18.3.1.40): the first cell holds the formula and the range it covers, the
+    others only its index, and each is the first's formula moved to its own row. XlsxWriter
+    has no such call; its cell writer is extended for this one kind of cell.
     """
+    from collections import namedtuple
+
+    from xlsxwriter.utility import xl_rowcol_to_cell_fast  # type: ignore[import-untyped]
     from xlsxwriter.worksheet import Worksheet  # type: ignore[import-untyped]
+
+    SharedFormula = namedtuple("SharedFormula", "formula, format, value, index, range")
 
     class PlainFormulaWorksheet(Worksheet):
         def _prepare_formula(self, formula, expand_future_functions=False):
             return formula[1:] if formula.startswith("=") else formula
+
+        def write_shared_formula(self, row: int, col: int, formula: str, cell_format, value: float,
+                                 index: int, cells: str | None) -> int:
+            """Write one cell of shared formula `index`; `cells` ("B24:B10023") on its first cell only."""
+            if self._check_dimensions(row, col):
+                return -1
+            if self.constant_memory and row > self.previous_row:
+                self._write_single_row(row)
+            self.table[row][col] = SharedFormula(self._prepare_formula(formula), cell_format, float(value), index,
+                                                 cells)
+            return 0
+
+        def _xml_number_element(self, number, attributes=()):
+            # XlsxWriter writes 16 significant digits ("%.16G"), which turns 0.30000000000000004
+            # into 0.3; repr writes the shortest text that reads back as the same double.
+            attr = "".join(f' {key}="{self._escape_attributes(value)}"' for key, value in attributes)
+            text = repr(number) if type(number) is float else f"{number:.16G}"
+            self.fh.write(f"<c{attr}><v>{text}</v></c>")
+
+        def _write_cell(self, row, col, cell):
+            if type(cell) is not SharedFormula:
+                return super()._write_cell(row, col, cell)
+            style = f' s="{cell.format._get_xf_index()}"' if cell.format else ""
+            if cell.range is None:
+                f = f'<f t="shared" si="{cell.index}"/>'
+            else:
+                f = f'<f t="shared" ref="{cell.range}" si="{cell.index}">{self._escape_data(cell.formula)}</f>'
+            self.fh.write(f'<c r="{xl_rowcol_to_cell_fast(row, col)}"{style}>{f}<v>{cell.value!r}</v></c>')
+            return None
 
     return PlainFormulaWorksheet
 
@@ -105,7 +144,9 @@ def write_network(wb, ws, network: L.SheetLayout, names: dict, fmt, paper: str =
 
 def write_cell(ws, cell: L.Cell, fmt) -> None:
     style = fmt.get(cell.style)
-    if cell.style == "formula":  # a value of None stores no result (`<v></v>`): exercises
+    if cell.style == "formula" and cell.shared is not None:
+        ws.write_shared_formula(cell.row, cell.col, cell.text or "", style, cell.value, *cell.shared)
+    elif cell.style == "formula":  # a value of None stores no result (`<v></v>`): exercises
         ws.write_formula(cell.row, cell.col, "=" + (cell.text or ""), style, "" if cell.value is None else cell.value)
     elif cell.style == "answer":
         ws.write_blank(cell.row, cell.col, None, style)

@@ -54,8 +54,9 @@ def evaluate(path, timeout=None) -> Results:
         with _silenced():
             model = ironcalc.load_from_xlsx(str(path))
             sheets = [props["name"] for props in model.get_worksheets_properties()]
-            held_names = _screen_names(model)
-            _resolve_names(model, len(sheets))
+            defined = model.get_defined_name_list()  # IronCalc takes 0.1 s for 1,000 names: asked once
+            held_names = _screen_names(model, defined)
+            _resolve_names(model, [d for d in defined if d["name"].lower() not in held_names], len(sheets))
             cells, held = _screen_cells(model, sheets, held_names)
             model.evaluate()
     except BaseException as exc:  # WorkbookError, or a PanicException from Rust
@@ -79,9 +80,8 @@ def evaluate(path, timeout=None) -> Results:
     return Results(values, held, held_names)
 
 
-def _screen_names(model) -> dict[str, str]:
+def _screen_names(model, defined: list[dict]) -> dict[str, str]:
     """Delete, from the loaded model, every defined name the screen holds back."""
-    defined = model.get_defined_name_list()
     held = screen.name_problems({d["name"].lower(): d["formula"] for d in defined})
     for d in defined:
         if d["name"].lower() in held:
@@ -125,9 +125,9 @@ def supports(function: str) -> bool:
     return formula.startswith(f"={function}(")
 
 
-def _resolve_names(model, n_sheets: int) -> None:
+def _resolve_names(model, defined: list[dict], n_sheets: int) -> None:
     """Re-point every defined name that holds more than a reference at a cell holding its formula."""
-    pending = [d for d in model.get_defined_name_list() if not _REFERENCE.match(d["formula"].strip().lstrip("="))]
+    pending = [d for d in defined if not _REFERENCE.match(d["formula"].strip().lstrip("="))]
     if not pending:
         return
     model.add_sheet(NAMES_SHEET)
