@@ -27,7 +27,7 @@ import functools
 import os
 import re
 import sys
-from typing import Iterator
+from typing import Any, Iterator, Mapping, Sequence
 
 from sheetprop import screen
 from sheetprop.engines.base import CellError, EngineError, EngineUnavailable, Results, column_letters
@@ -80,7 +80,7 @@ def evaluate(path, timeout=None) -> Results:
     return Results(values, held, held_names)
 
 
-def _screen_names(model, defined: list[dict]) -> dict[str, str]:
+def _screen_names(model, defined: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """Delete, from the loaded model, every defined name the screen holds back."""
     held = screen.name_problems({d["name"].lower(): d["formula"] for d in defined})
     for d in defined:
@@ -125,7 +125,7 @@ def supports(function: str) -> bool:
     return formula.startswith(f"={function}(")
 
 
-def _resolve_names(model, defined: list[dict], n_sheets: int) -> None:
+def _resolve_names(model, defined: Sequence[Mapping[str, Any]], n_sheets: int) -> None:
     """Re-point every defined name that holds more than a reference at a cell holding its formula."""
     pending = [d for d in defined if not _REFERENCE.match(d["formula"].strip().lstrip("="))]
     if not pending:
