@@ -55,17 +55,21 @@ _CALL = re.compile(rf"(?<![\w.])(?:_xlfn\.|_xlws\.)*(_xludf\.[\w.]+|cube\w*|{_WO
                    re.IGNORECASE)
 # What a formula needs to contain before the full screen is worth running.
 _SUSPECT_CHARS = re.compile(r"[\[\]|#!:'{}]")
-_ONE_CELL = re.compile(r"^=?(?:'[^'\[\]#|:]{1,31}'|[A-Za-z_][A-Za-z0-9_.]{0,30})!\$?[A-Za-z]{1,3}\$?[0-9]{1,7}$")
+_ONE_REFERENCE = re.compile(  # one reference to a sheet: `=Network!$D$7`, `Training!$21:$22` (print titles)
+    r"^=?(?:'[^'\[\]#|:]{1,31}'|[A-Za-z_][A-Za-z0-9_.]{0,30})!"
+    r"(\$?[A-Za-z]{1,3}\$?[0-9]{1,7}(?::\$?[A-Za-z]{1,3}\$?[0-9]{1,7})?|\$?[0-9]{1,7}:\$?[0-9]{1,7}"
+    r"|\$?[A-Za-z]{1,3}:\$?[A-Za-z]{1,3})$")
 _SUSPECT_WORDS = re.compile("|".join(re.escape(w) for w in sorted(LISTED | {"_XL", "FILE", "CUBE"}, key=len, reverse=True)))
 _IDENTIFIER = re.compile(r"(?<![\w.$])([A-Za-z_\\][\w.\\?]*)(?![\w.\\?]*(?:\s*\(|\$))")
 
 
 def quick_ok(formula: str, bad: Mapping[str, str] | None = None, bad_pattern: re.Pattern | None = None) -> bool:
     """True when `formula` certainly passes the screen: no reference to another sheet, range,
-    link, string or listed function, and no held name; or it is one cell of a sheet
-    (`=Network!$D$7`, what most defined names hold). Cheap: the rest go through
-    `formula_problem`."""
-    if _ONE_CELL.match(formula):
+    link, string or listed function, and no held name; or it is one reference to a sheet
+    (`=Network!$D$7`, what most defined names hold; `Training!$21:$22`, print titles) of no
+    more than MAX_RANGE_CELLS cells. Cheap: the rest go through `formula_problem`."""
+    one = _ONE_REFERENCE.match(formula)
+    if one and (reference_area(one.group(1)) or MAX_RANGE_CELLS + 1) <= MAX_RANGE_CELLS:
         return True
     if len(formula) > MAX_FORMULA_CHARS or _SUSPECT_CHARS.search(formula):
         return False

@@ -130,6 +130,27 @@ def test_ordinary_formulas_pass_quickly_or_fully(formula):
     assert screen.formula_problem(formula, {}) is None
 
 
+@pytest.mark.parametrize("formula, passes", [
+    ("=Network!$D$7", True), ("Training!$21:$22", True), ("='My sheet'!A1:C3", True), ("=Sheet1!$A:$A", False),
+    ("=Sheet1!1:100", False), ("=Sheet1!A1:Z9999", False), ("=[1]Sheet1!A1", False), ("='a:b'!A1", False),
+    ("=Sheet1!A1:B2:C3", False), ("='x[1]y'!A1", False)])
+def test_one_reference_passes_quickly_exactly_when_the_full_screen_passes_it(formula, passes):
+    assert (screen.formula_problem(formula, {}) is None) == passes
+    assert screen.quick_ok(formula) <= passes  # the quick test never passes what the screen holds
+
+
+def test_sheetprops_own_names_need_no_tokenizer(tmp_path):
+    """Every defined name sheetprop writes, print titles included, passes the quick test: screening
+    them costs no import of openpyxl in the engine's process."""
+    path = tmp_path / "book.xlsx"
+    write_workbook(with_epochs(load_spec("mazur"), 3), path)
+    wb = openpyxl.load_workbook(path)
+    texts = [dn.attr_text for dn in wb.defined_names.values()]
+    texts += [dn.attr_text for ws in wb.worksheets for dn in ws.defined_names.values()]
+    texts += [f"{wb.worksheets[1].title}!{wb.worksheets[1].print_title_rows}"]
+    assert len(texts) > 50 and all(screen.quick_ok(t) for t in texts), [t for t in texts if not screen.quick_ok(t)]
+
+
 def test_held_names_cost_linear_time_and_memory():
     """12,000 names, each using the one before, the first reaching outside: each reason is short."""
     import tracemalloc
