@@ -66,7 +66,7 @@ def evaluate(path, engine: str | None = None, *, timeout: float | None = None) -
 
         with tempfile.TemporaryDirectory(prefix="sheetprop-engine-") as folder:
             screened = prepare(path, folder)
-            values = module.evaluate(screened.path, timeout=timeout)
+            values = module.evaluate(screened.path, timeout=timeout, cells=screened.cells)  # the cells read once
     except WorkbookError as exc:
         raise EngineError(str(exc)) from None
     held = {**getattr(values, "held", {}), **screened.held}

@@ -31,6 +31,7 @@ class Screened:
     path: Path  # what the engine evaluates: the file, or the cleaned copy
     held: dict[tuple[str, str], str] = field(default_factory=dict)  # (sheet, "A1") → why
     held_names: dict[str, str] = field(default_factory=dict)  # defined name (lower case) → why
+    cells: list[tuple[str, int, int]] = field(default_factory=list)  # the file's formula cells, 1-based
 
 
 def prepare(path: str | Path, folder: str | Path) -> Screened:
@@ -55,7 +56,8 @@ def prepare(path: str | Path, folder: str | Path) -> Screened:
     finally:
         book.close()
     held, held_names = screen.screen_book(formulas, names)
-    result = Screened(path, {(sheet, a1(row, col)): why for (sheet, row, col), why in held.items()}, held_names)
+    result = Screened(path, {(sheet, a1(row, col)): why for (sheet, row, col), why in held.items()}, held_names,
+                      list(formulas))
     if held or held_names or container.needs_copy or _has_extras(path):
         result.path = copy_without(path, held, held_names, Path(folder))
     return result

@@ -74,13 +74,14 @@ def _functions_in(formula: str) -> list[str]:
     return [function_name(t.value[:-1]) for t in tokens if t.type == Token.FUNC and t.subtype == Token.OPEN]
 
 
-def evaluate(path, timeout=None) -> dict[tuple[str, str], object] | Results:
-    """Every formula cell's value. A formula that `formulas` cannot read (`=SUM (1,2)`,
+def evaluate(path, timeout=None, cells=None) -> dict[tuple[str, str], object] | Results:
+    """Every formula cell's value (`cells`, (sheet, row, column) 1-based, saves reading which
+    they are). A formula that `formulas` cannot read (`=SUM (1,2)`,
     `=1E308*10`) or compute (a function it lacks, such as LET) makes it refuse the whole file:
     such cells are found, held back (#N/A, the reason in `Results.held`) and the rest is
     evaluated again, so only their dependants suffer."""
     try:
-        return _evaluate(path)
+        return _evaluate(path, cells)
     except EngineError:
         unreadable = _unreadable(path)
         if not unreadable:
@@ -89,7 +90,7 @@ def evaluate(path, timeout=None) -> dict[tuple[str, str], object] | Results:
         from sheetprop.engines.clean import copy_without
 
         copy = copy_without(Path(path), {key: "" for key in unreadable}, {}, Path(folder))
-        values = _evaluate(copy)
+        values = _evaluate(copy, cells)
     held = {(sheet, a1(row, col)): why for (sheet, row, col), why in unreadable.items()}
     values.update((key, CellError("#N/A")) for key in held)
     return Results(values, held)
@@ -126,8 +127,8 @@ def _unreadable(path) -> dict[tuple[str, int, int], str]:
     return found
 
 
-def _evaluate(path) -> dict[tuple[str, str], object]:
-    cells = formula_cells(path)
+def _evaluate(path, cells=None) -> dict[tuple[str, str], object]:
+    cells = formula_cells(path) if cells is None else cells
     with _silenced():
         try:
             solution = _ExactModel().loads(str(path)).finish().calculate()
