@@ -14,6 +14,7 @@ a million used rows at the limit.
 from __future__ import annotations
 
 import codecs
+import functools
 import io
 import stat
 import warnings
@@ -233,22 +234,46 @@ def load(path: str | Path, *, read_only: bool = True, data_only: bool = False,
             from None
 
 
-def sheet_cells(ws):
+def sheet_cells(ws, moved: bool = True):
     """Every cell a read-only sheet's XML holds, in file order: dicts with row, column, value, data_type.
 
     Unlike `ws.iter_rows()`, no empty cell is made up: openpyxl pads each row to the
     sheet's dimension (or the row's last column), so one cell in column XFD costs 16,384.
     This uses the parser openpyxl's own read-only sheets use. A number is a number whatever
     its format: w_1 = 0.15 shown as a time (03:36:00) is 0.15, never a `datetime`.
+
+    Each cell of a shared formula (a column filled down) holds the first cell's formula moved
+    to its own place; `moved=False` gives it the first cell's text as it is, skipping
+    openpyxl's Translator, which costs more than the rest of the read (for the screen: where
+    a formula sits changes nothing it looks at).
     """
     from openpyxl.worksheet._reader import WorkSheetParser
 
     book = ws.parent
     with ws._get_source() as source:
-        parser = WorkSheetParser(source, ws._shared_strings, data_only=book.data_only, epoch=book.epoch,
-                                 date_formats=set(), timedelta_formats=set())
+        parser = (WorkSheetParser if moved else _unmoved_parser())(
+            source, ws._shared_strings, data_only=book.data_only, epoch=book.epoch, date_formats=set(),
+            timedelta_formats=set())
         for _, row in parser.parse():
             yield from row
+
+
+@functools.lru_cache(maxsize=None)
+def _unmoved_parser():
+    """openpyxl's sheet parser, but a shared formula's cells all read as its first cell's text."""
+    from openpyxl.worksheet._reader import FORMULA_TAG, WorkSheetParser
+
+    class UnmovedSharedFormulas(WorkSheetParser):
+        def parse_formula(self, element):
+            formula = element.find(FORMULA_TAG)
+            if formula is None or formula.get("t") != "shared":
+                return super().parse_formula(element)
+            index, text = formula.get("si"), "=" + (formula.text or "")
+            if index not in self.shared_formulae and text != "=":
+                self.shared_formulae[index] = text
+            return self.shared_formulae.get(index, text)
+
+    return UnmovedSharedFormulas
 
 
 class CellCount:

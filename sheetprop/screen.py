@@ -131,7 +131,8 @@ def name_problems(names: Mapping[str, str]) -> dict[str, str]:
     for name, text in names.items():
         formula = text if text.startswith("=") else "=" + text
         if quick_ok(formula):  # most names: a cell, a number, a sum of other names
-            problem, operands = None, _IDENTIFIER.findall(_STRINGS.sub('""', formula))
+            problem = None  # a cell or range of a sheet uses no name (its sheet is not one)
+            operands = [] if _ONE_REFERENCE.match(formula) else _IDENTIFIER.findall(_STRINGS.sub('""', formula))
         else:
             problem, operands = _problems(formula, {})
         if problem:

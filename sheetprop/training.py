@@ -11,15 +11,16 @@ product needs it. The sheet may hold 10,000 rows, so it is made row by row, neve
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
-from functools import partial
-from typing import Iterable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
 from sheetprop import graph as G
 from sheetprop import ops
 from sheetprop import reference as R
 from sheetprop.cells import column
 from sheetprop.layout import TRAIN_FIRST_ROW, Cell
+from sheetprop.network import Spec
 
 FOLDED = ("dE_dout", "dout_dnet", "E_o")  # quantities written inside the formulas that use them
 
@@ -99,6 +100,7 @@ def training_what(cols: TrainingColumns, row: int, col: int, sheet: str = "Train
 
 
 ROW, ABOVE = "\x00", "\x01"  # a row template's placeholders: this row's number, the row above's
+_FIXED = re.compile(r"^(?:(?:'[^']+'|[^'!]+)!)?\$[A-Z]{1,3}\$\d+$|^(?![A-Za-z]{1,3}\d+$)[A-Za-z_][\w.]*$")  # $B$3, a name
 
 
 def training_rows(graph: G.Graph, data_cells: Mapping[tuple, str],
@@ -108,7 +110,7 @@ def training_rows(graph: G.Graph, data_cells: Mapping[tuple, str],
     `data_cells` maps ("data", s, field, j) to the reference a formula uses for that given
     value (a defined name or `Network!$D$9`); `eta` is the learning rate's (the name `eta`, or
     the sheet's own η cell in a sweep). Both are absolute: only the row above and this row
-    move from one row to the next.
+    move from one row to the next. `steps` are the run's rows, all of them (0…N).
 
     A row's formulas depend on the row only through its number and its batch, so each batch's
     are made once, as templates. A column whose formula keeps one shape down the sheet is
@@ -118,7 +120,8 @@ def training_rows(graph: G.Graph, data_cells: Mapping[tuple, str],
     spec = graph.spec
     cols = training_columns(graph)
     steps = steps if steps is not None else R.iterate_training(spec)
-    templates = functools.cache(partial(_row_templates, graph, cols, data_cells, eta))
+    assert all(_FIXED.match(ref) for ref in (*data_cells.values(), eta)), "a shared formula would move them"
+    templates = functools.cache(functools.partial(_row_templates, graph, cols, data_cells, eta))
     shared = _shared_columns(spec, templates)
     last = TRAIN_FIRST_ROW + spec.n_updates
     for step in steps:
@@ -165,19 +168,22 @@ def _row_templates(graph: G.Graph, cols: TrainingColumns, data_cells: Mapping[tu
     return dict(sorted(formulas.items()))
 
 
-def _shared_columns(spec, templates) -> dict[int, tuple[int, int]]:
+def _shared_columns(spec: Spec, templates: Callable[[bool, tuple[int, ...]], dict[int, str]]) \
+        -> dict[int, tuple[int, int]]:
     """column → (shared formula index, first update) for the columns whose formula has one shape
-    from that update (0 or 1) to the last: every batch's row gives the same template."""
+    from that update (0 or 1) to the last: every batch's row gives the same template. Indexes
+    follow the order the first cells appear in, as Excel numbers them."""
     batches = [tuple(b) for b in spec.batches()]
     later = [templates(False, b) for b in batches]
     top = templates(True, batches[0])
-    shared: dict[int, tuple[int, int]] = {}
+    firsts = {}
     for c, template in later[0].items():
         if all(row.get(c) == template for row in later):
             first = 0 if top.get(c) == template else 1
             if spec.n_updates > first:  # two rows at least
-                shared[c] = (len(shared), first)
-    return shared
+                firsts[c] = first
+    in_order = sorted(firsts, key=lambda c: (firsts[c], c))
+    return {c: (index, firsts[c]) for index, c in enumerate(in_order)}
 
 
 def _render(graph: G.Graph, q: G.Quantity, refs: Mapping[str, str], present: int) -> str:

@@ -68,8 +68,8 @@ def plain_worksheet_class():
                 return -1
             if self.constant_memory and row > self.previous_row:
                 self._write_single_row(row)
-            self.table[row][col] = SharedFormula(self._prepare_formula(formula), cell_format, float(value), index,
-                                                 cells)
+            value = "" if value is None else float(value)  # None: no stored result, as write_formula
+            self.table[row][col] = SharedFormula(self._prepare_formula(formula), cell_format, value, index, cells)
             return 0
 
         def _xml_number_element(self, number, attributes=()):
@@ -87,7 +87,8 @@ def plain_worksheet_class():
                 f = f'<f t="shared" si="{cell.index}"/>'
             else:
                 f = f'<f t="shared" ref="{cell.range}" si="{cell.index}">{self._escape_data(cell.formula)}</f>'
-            self.fh.write(f'<c r="{xl_rowcol_to_cell_fast(row, col)}"{style}>{f}<v>{cell.value!r}</v></c>')
+            value = "" if cell.value == "" else repr(cell.value)
+            self.fh.write(f'<c r="{xl_rowcol_to_cell_fast(row, col)}"{style}>{f}<v>{value}</v></c>')
             return None
 
     return PlainFormulaWorksheet

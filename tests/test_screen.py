@@ -136,7 +136,42 @@ def test_ordinary_formulas_pass_quickly_or_fully(formula):
     ("=Sheet1!A1:B2:C3", False), ("='x[1]y'!A1", False)])
 def test_one_reference_passes_quickly_exactly_when_the_full_screen_passes_it(formula, passes):
     assert (screen.formula_problem(formula, {}) is None) == passes
-    assert screen.quick_ok(formula) <= passes  # the quick test never passes what the screen holds
+    assert screen.quick_ok(formula) == passes
+
+
+def test_a_held_name_spelled_like_a_sheet_holds_no_reference_to_that_sheet():
+    names = {"training": '=INDIRECT("B1")', "r": "Training!$A$1:$B$2", "c": "=Training!$A$1",
+             "_xlnm.print_titles": "Training!$21:$22", "uses": "=training*2"}
+    assert set(screen.name_problems(names)) == {"training", "uses"}
+
+
+def test_the_screen_reads_each_cell_of_a_shared_formula_as_its_first(tmp_path):
+    """A column filled down with INDIRECT: every cell is held, without moving the formula to each."""
+    from sheetprop.readbook import load, sheet_cells
+
+    path = tmp_path / "shared.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active.title = "Sheet1"
+    wb.save(path)
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    rows = ['<row r="1"><c r="A1"><f t="shared" ref="A1:A3" si="0">INDIRECT("B"&amp;ROW())+C1</f><v>0</v></c></row>'] + [
+        f'<row r="{r}"><c r="A{r}"><f t="shared" si="0"/><v>0</v></c></row>' for r in (2, 3)]
+    sheet = parts["xl/worksheets/sheet1.xml"].decode()
+    assert "<sheetData></sheetData>" in sheet
+    parts["xl/worksheets/sheet1.xml"] = sheet.replace("<sheetData></sheetData>",
+                                                      "<sheetData>" + "".join(rows) + "</sheetData>").encode()
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    book = load(path, read_only=True)
+    texts = [c["value"] for c in sheet_cells(book["Sheet1"], moved=False)]
+    assert texts == ['=INDIRECT("B"&ROW())+C1'] * 3
+    moved = [c["value"] for c in sheet_cells(load(path, read_only=True)["Sheet1"])]
+    assert moved == [f'=INDIRECT("B"&ROW())+C{r}' for r in (1, 2, 3)]  # what a reader shows
+    screened = prepare(path, tmp_path)
+    assert set(screened.held) == {("Sheet1", "A1"), ("Sheet1", "A2"), ("Sheet1", "A3")}
+    assert screened.cells == [("Sheet1", 1, 1), ("Sheet1", 2, 1), ("Sheet1", 3, 1)]
 
 
 def test_sheetprops_own_names_need_no_tokenizer(tmp_path):

@@ -10,6 +10,8 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
+from sheetprop import layout as L
+from sheetprop import ops
 from sheetprop import training as T
 from sheetprop.cells import a1
 from sheetprop.cli import main
@@ -27,17 +29,38 @@ SPECS = {
     **{name: lambda name=name: with_epochs(load_spec(name), 3) for name in preset_names()},
     **{f"xor batch {b}": lambda b=b: validate({**XOR, "batch": b}) for b in ("online", 2, 3, "full")},
     "xor sweep": lambda: validate({**XOR, "batch": 3, "learning_rate": [0.5, 2]}),
+    "xor one update": lambda: validate({**XOR, "epochs": 1}),
+    "mazur one update": lambda: with_epochs(load_spec("mazur"), 1),
     **{f"random {seed}": lambda seed=seed: validate(random_spec(seed, epochs=4)) for seed in range(8)},
 }
 
 
 def written(spec) -> dict[tuple[str, str], str]:
-    """Every Training formula, as `training_rows` made it for its own row."""
+    """Every Training formula, rendered for its own row alone (the oracle: no templates, no sharing)."""
     built = build(spec)
+    graph, cols = built.graph, built.cols
     formulas = {}
     for run in built.runs:
-        for cells in T.training_rows(built.graph, built.data_cells, steps=run.steps, eta=run.eta_ref):
-            formulas.update(((run.sheet, a1(c.row, c.col)), "=" + c.text) for c in cells if c.style == "formula")
+        for step in run.steps:
+            r, present = L.TRAIN_FIRST_ROW + step.index, len(step.batch)
+            refs = {name: a1(r, c) for name, c in cols.params.items()}
+            for slot in range(present):
+                for q in graph:
+                    if q.slot == slot and q.kind in ("input", "target"):
+                        field_ = "inputs" if q.kind == "input" else "targets"
+                        refs[q.name] = built.data_cells[("data", step.batch[slot], field_, q.index)]
+                refs.update((name, a1(r, c)) for name, c in cols.slots[slot].items())
+            row = {}
+            for p in graph.params:
+                if (c := cols.params.get(p.name)) is not None:
+                    above = {p.name: a1(r - 1, c), f"grad_{p.name}": a1(r - 1, cols.grads[p.name]), "eta": run.eta_ref}
+                    row[c] = p.name if step.index == 0 else graph.of("new", param=p).formula(above)
+            for slot in range(present):
+                row.update((c, T._render(graph, graph[name], refs, present)) for name, c in cols.slots[slot].items())
+            row[cols.E_total] = ops.reduce_excel([a1(r, cols.slots[s][cols.losses[s]]) for s in range(present)],
+                                                 spec.reduction)
+            row.update((c, T._render(graph, graph[f"grad_{name}"], refs, present)) for name, c in cols.grads.items())
+            formulas.update(((run.sheet, a1(r, c)), "=" + text) for c, text in row.items())
     return formulas
 
 
@@ -66,10 +89,11 @@ def test_a_column_of_one_shape_is_one_shared_formula_from_its_first_row_to_the_l
     xml = sheet_xml(path, 2)  # Network, Training, About
     masters = re.findall(r'<c r="([A-Z]+)(\d+)"[^>]*><f t="shared" ref="([A-Z]+\d+:[A-Z]+\d+)" si="(\d+)">', xml)
     followers = re.findall(r'<f t="shared" si="(\d+)"/>', xml)
-    by_column = {col: (int(row), ref, int(si)) for col, row, ref, si in masters}
+    by_column = {col: (int(row), ref) for col, row, ref, si in masters}
     assert len(by_column) == len(masters) == 30  # every formula column of Mazur's Training sheet
-    assert by_column["B"] == (24, "B24:B33", 0)  # w1: row 23 holds =w_1, the update rule starts below
-    assert by_column["J"][:2] == (23, "J23:J33")  # net_h1: the same shape from update 0 on
+    assert by_column["B"] == (24, "B24:B33")  # w1: row 23 holds =w_1, the update rule starts below
+    assert by_column["J"] == (23, "J23:J33")  # net_h1: the same shape from update 0 on
+    assert [int(si) for *_, si in masters] == list(range(30))  # numbered as they appear, as Excel does
     assert len(followers) == 8 * 9 + 22 * 10
     assert xml.count("B23-eta*X23") == 1  # the formula text is in the file once
 
@@ -95,14 +119,23 @@ def test_given_numbers_are_stored_to_the_last_bit(tmp_path):
     """XlsxWriter writes 16 significant digits; 0.1 + 0.2 needs 17."""
     raw = load_spec("mazur").to_dict()
     raw["weights"][0][0][0] = 0.1 + 0.2
-    raw["data"][0]["inputs"][0] = 1 / 3
+    raw["data"][0]["inputs"][0] = 1.1 * 1.1  # 1.2100000000000002
     spec = validate(raw)
     path = tmp_path / "exact.xlsx"
     write_workbook(spec, path)
     wb = openpyxl.load_workbook(path)
     defined = {name: dn.attr_text.split("!")[1].replace("$", "") for name, dn in wb.defined_names.items()}
     assert wb["Network"][defined["w_1"]].value == 0.30000000000000004
-    assert wb["Network"][defined["i_1"]].value == 1 / 3
+    assert wb["Network"][defined["i_1"]].value == 1.2100000000000002
     result = CliRunner().invoke(main, ["verify", str(path)])
     assert result.exit_code == 0, result.output
     assert "changed" not in result.output  # the workbook holds the spec's own values
+
+
+def test_one_update_shares_no_parameter_column(tmp_path):
+    """Update 0 holds =w_1 and update 1 the rule: one row of each, nothing to share."""
+    path = tmp_path / "one.xlsx"
+    write_workbook(with_epochs(load_spec("mazur"), 1), path)
+    xml = sheet_xml(path, 2)
+    assert '<c r="B24" s="6"><f>B23-eta*X23</f>' in xml
+    assert re.search(r'<c r="J23" s="6"><f t="shared" ref="J23:J24" si="0">', xml)

@@ -31,7 +31,7 @@ class Screened:
     path: Path  # what the engine evaluates: the file, or the cleaned copy
     held: dict[tuple[str, str], str] = field(default_factory=dict)  # (sheet, "A1") → why
     held_names: dict[str, str] = field(default_factory=dict)  # defined name (lower case) → why
-    cells: list[tuple[str, int, int]] = field(default_factory=list)  # the file's formula cells, 1-based
+    cells: list[tuple[str, int, int]] | None = None  # the file's formula cells, 1-based (None: not read)
 
 
 def prepare(path: str | Path, folder: str | Path) -> Screened:
@@ -43,7 +43,7 @@ def prepare(path: str | Path, folder: str | Path) -> Screened:
     book = load(path, read_only=True, checked=True)
     try:
         for ws in book.worksheets:
-            for cell in sheet_cells(ws):
+            for cell in sheet_cells(ws, moved=False):  # the screen's verdict never changes as a formula moves
                 if cell["data_type"] == "f":
                     value = cell["value"]
                     text = getattr(value, "text", value)  # an ArrayFormula holds its text
