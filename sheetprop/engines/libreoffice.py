@@ -41,9 +41,9 @@ xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
 def evaluate(path, timeout=None, cells=None) -> dict[tuple[str, str], object]:
     """Every formula cell's value; `cells` ((sheet, row, column), 1-based) saves reading which they are."""
     with tempfile.TemporaryDirectory(prefix="sheetprop-lo-") as tmp_name:
-        converted, cells = convert(path, "xlsx:Calc MS Excel 2007 XML", Path(tmp_name), timeout,
+        converted, found = convert(path, "xlsx:Calc MS Excel 2007 XML", Path(tmp_name), timeout,
                                    lambda: formula_cells(path) if cells is None else cells)
-        return _read(converted, cells)
+        return _read(converted, found)
 
 
 def convert(path, to: str, folder: Path, timeout=None, meanwhile=lambda: None):
