@@ -21,12 +21,12 @@ from pathlib import Path
 
 import openpyxl
 
-from sheetprop import layout as L
-from sheetprop import graph as G
-from sheetprop import reference as R
-from sheetprop.grade import GradeOptions, grade_file
-from sheetprop.spec import load_spec
-from sheetprop.workbook import write_workbook
+from sheetprop.writing import layout as L
+from sheetprop.model import graph as G
+from sheetprop.model import reference as R
+from sheetprop.grading.grade import GradeOptions, grade_file
+from sheetprop.model.spec import load_spec
+from sheetprop.writing.workbook import write_workbook
 
 MISTAKES = [
     {},

@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from sheetprop.randomspec import random_spec
-from sheetprop.spec import load_spec, validate
-from sheetprop.workbook import write_workbook
+from sheetprop.model.randomspec import random_spec
+from sheetprop.model.spec import load_spec, validate
+from sheetprop.writing.workbook import write_workbook
 
 SHEETPROP = [sys.executable, "-m", "sheetprop"]
 
@@ -72,7 +72,7 @@ def ironcalc_load_against_api(path: Path) -> tuple[float, float]:
     import ironcalc
     import openpyxl
 
-    from sheetprop.readbook import sheet_cells
+    from sheetprop.engines.openbook import sheet_cells
 
     start = time.perf_counter()
     model = ironcalc.load_from_xlsx(str(path))

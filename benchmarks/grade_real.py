@@ -22,10 +22,10 @@ import sys
 import time
 from pathlib import Path
 
-from sheetprop.batch import grade_files
-from sheetprop.grade import GradeOptions
+from sheetprop.grading.batch import grade_files
+from sheetprop.grading.grade import GradeOptions
 from sheetprop.limits import CHECK_MAX_MEMORY, CHECK_TIMEOUT
-from sheetprop.spec import validate
+from sheetprop.model.spec import validate
 
 STATUS = {"ok": "correct", "cf": "carried_forward", "wrong": "incorrect"}
 

@@ -11,9 +11,9 @@ import tempfile
 from pathlib import Path
 
 from sheetprop.engines.libreoffice import convert
-from sheetprop.network import with_epochs
-from sheetprop.spec import load_spec, with_sweep
-from sheetprop.workbook import write_workbook
+from sheetprop.model.network import with_epochs
+from sheetprop.model.spec import load_spec, with_sweep
+from sheetprop.writing.workbook import write_workbook
 
 OUT = Path(__file__).with_name("sweep.png")
 ETAS = (0.1, 0.2, 0.5, 0.8, 1.0, 2.0)

@@ -22,42 +22,42 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "SheetpropError": "sheetprop.errors",
-    "Spec": "sheetprop.network",
-    "SpecError": "sheetprop.network",
-    "load_spec": "sheetprop.spec",
-    "parse_spec": "sheetprop.spec",
-    "write_workbook": "sheetprop.workbook",
-    "VerifyReport": "sheetprop.verify",
-    "verify_workbook": "sheetprop.verify",
+    "Spec": "sheetprop.model.network",
+    "SpecError": "sheetprop.model.network",
+    "load_spec": "sheetprop.model.spec",
+    "parse_spec": "sheetprop.model.spec",
+    "write_workbook": "sheetprop.writing.workbook",
+    "VerifyReport": "sheetprop.verifying.verify",
+    "verify_workbook": "sheetprop.verifying.verify",
     "CellError": "sheetprop.engines",
     "EngineError": "sheetprop.engines",
     "evaluate": "sheetprop.engines",
-    "GradeOptions": "sheetprop.grade",
-    "FileReport": "sheetprop.grade",
-    "Item": "sheetprop.grade",
-    "grade_file": "sheetprop.grade",
-    "grade_files": "sheetprop.batch",
+    "GradeOptions": "sheetprop.grading.grade",
+    "FileReport": "sheetprop.grading.grade",
+    "Item": "sheetprop.grading.grade",
+    "grade_file": "sheetprop.grading.grade",
+    "grade_files": "sheetprop.grading.batch",
 }
 
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time each name is imported on first use
-    from sheetprop.batch import grade_files as grade_files
+    from sheetprop.grading.batch import grade_files as grade_files
     from sheetprop.engines import CellError as CellError
     from sheetprop.engines import EngineError as EngineError
     from sheetprop.engines import evaluate as evaluate
     from sheetprop.errors import SheetpropError as SheetpropError
-    from sheetprop.grade import FileReport as FileReport
-    from sheetprop.grade import GradeOptions as GradeOptions
-    from sheetprop.grade import Item as Item
-    from sheetprop.grade import grade_file as grade_file
-    from sheetprop.network import Spec as Spec
-    from sheetprop.network import SpecError as SpecError
-    from sheetprop.spec import load_spec as load_spec
-    from sheetprop.spec import parse_spec as parse_spec
-    from sheetprop.verify import VerifyReport as VerifyReport
-    from sheetprop.verify import verify_workbook as verify_workbook
-    from sheetprop.workbook import write_workbook as write_workbook
+    from sheetprop.grading.grade import FileReport as FileReport
+    from sheetprop.grading.grade import GradeOptions as GradeOptions
+    from sheetprop.grading.grade import Item as Item
+    from sheetprop.grading.grade import grade_file as grade_file
+    from sheetprop.model.network import Spec as Spec
+    from sheetprop.model.network import SpecError as SpecError
+    from sheetprop.model.spec import load_spec as load_spec
+    from sheetprop.model.spec import parse_spec as parse_spec
+    from sheetprop.verifying.verify import VerifyReport as VerifyReport
+    from sheetprop.verifying.verify import verify_workbook as verify_workbook
+    from sheetprop.writing.workbook import write_workbook as write_workbook
 
 
 def __getattr__(name: str) -> Any:

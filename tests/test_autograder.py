@@ -24,8 +24,8 @@ from students import Sheet, workbook
 
 from sheetprop import __version__
 from sheetprop.cli import main
-from sheetprop.reference import solve
-from sheetprop.spec import load_spec
+from sheetprop.model.reference import solve
+from sheetprop.model.spec import load_spec
 
 NOBIAS = load_spec("mazur-nobias")
 TOP_LEVEL = {"score", "execution_time", "output", "output_format", "test_output_format", "test_name_format",
@@ -113,7 +113,7 @@ def test_the_bundle_holds_gradescopes_entry_points_and_this_sheetprop(bundle):
         bundled = z.read("sheetprop/__init__.py")
     assert {"setup.sh", "run_autograder", "requirements.txt", "sheetprop-autograder.json"} <= names
     assert modes["setup.sh"] == modes["run_autograder"] == 0o755
-    assert "sheetprop/templates/mazur-nobias.yaml" in names and "sheetprop/autograder.py" in names
+    assert "sheetprop/templates/mazur-nobias.yaml" in names and "sheetprop/reports/autograder.py" in names
     assert not any("__pycache__" in n for n in names)
     assert bundled == (Path(__file__).parent.parent / "sheetprop" / "__init__.py").read_bytes()
     assert config["sheetprop"] == __version__ and config["spec"] == NOBIAS.to_dict()

@@ -6,9 +6,9 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
-from sheetprop import reference as R
+from sheetprop.model import reference as R
 from sheetprop.cli import main
-from sheetprop.spec import load_spec
+from sheetprop.model.spec import load_spec
 
 
 @pytest.fixture

@@ -8,12 +8,12 @@ from click.testing import CliRunner
 from conftest import needs_libreoffice
 
 from sheetprop.cli import main
-from sheetprop.network import with_epochs
-from sheetprop.randomspec import random_spec
-from sheetprop.reference import OverflowSpecError
-from sheetprop.spec import load_spec, preset_names, validate
-from sheetprop.verify import verify_workbook
-from sheetprop.workbook import write_workbook
+from sheetprop.model.network import with_epochs
+from sheetprop.model.randomspec import random_spec
+from sheetprop.model.reference import OverflowSpecError
+from sheetprop.model.spec import load_spec, preset_names, validate
+from sheetprop.verifying.verify import verify_workbook
+from sheetprop.writing.workbook import write_workbook
 
 PRESETS = preset_names()
 
@@ -148,7 +148,7 @@ def test_random_specs_verify_in_libreoffice(tmp_path, seed):
 
 @pytest.mark.parametrize("source", PRESETS + [f"random:{seed}" for seed in range(30)])
 def test_every_reference_name_is_a_defined_name_on_its_cell(tmp_path, source):
-    from sheetprop.reference import first_update_names
+    from sheetprop.model.reference import first_update_names
 
     if source.startswith("random:"):
         spec = validate(random_spec(int(source[7:])))
@@ -168,9 +168,9 @@ def test_every_reference_name_is_a_defined_name_on_its_cell(tmp_path, source):
 
 
 def test_a_wrong_training_cell_is_named_by_update_and_column(books, tmp_path):
-    from sheetprop import graph as G
-    from sheetprop import layout as L
-    from sheetprop import training as T
+    from sheetprop.model import graph as G
+    from sheetprop.writing import layout as L
+    from sheetprop.writing import training as T
     from sheetprop.cells import a1
 
     spec = with_epochs(load_spec("mazur"), 3)

@@ -428,11 +428,11 @@ def test_a_name_bomb_costs_the_formulas_engine_linear_time(tmp_path):
 
 
 def test_verify_runs_the_engine_in_a_bounded_child_by_default(monkeypatch, tmp_path):
-    import sheetprop.verify as V
+    import sheetprop.verifying.verify as V
     from sheetprop.limits import VERIFY_MAX_MEMORY, VERIFY_TIMEOUT
-    from sheetprop.network import with_epochs
-    from sheetprop.spec import load_spec
-    from sheetprop.workbook import write_workbook
+    from sheetprop.model.network import with_epochs
+    from sheetprop.model.spec import load_spec
+    from sheetprop.writing.workbook import write_workbook
 
     seen = {}
 

@@ -11,13 +11,13 @@ import pytest
 from click.testing import CliRunner
 from conftest import needs_libreoffice
 
-from sheetprop import graph as G
-from sheetprop import reference as R
+from sheetprop.model import graph as G
+from sheetprop.model import reference as R
 from sheetprop.cli import main
-from sheetprop.exercise import parse_blank
-from sheetprop.grade import grade_file
-from sheetprop.spec import load_spec
-from sheetprop.workbook import write_workbook
+from sheetprop.writing.exercise import parse_blank
+from sheetprop.grading.grade import grade_file
+from sheetprop.model.spec import load_spec
+from sheetprop.writing.workbook import write_workbook
 
 MAZUR = load_spec("mazur")
 NET = R.solve(MAZUR)

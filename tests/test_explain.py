@@ -12,12 +12,12 @@ import browser
 import pytest
 from click.testing import CliRunner
 
-from sheetprop import explain as X
-from sheetprop import ops
+from sheetprop.solution import explain as X
+from sheetprop.model import ops
 from sheetprop.cli import main
-from sheetprop.randomspec import random_spec
-from sheetprop.reference import solve
-from sheetprop.spec import load_spec, preset_names, validate
+from sheetprop.model.randomspec import random_spec
+from sheetprop.model.reference import solve
+from sheetprop.model.spec import load_spec, preset_names, validate
 
 DOCS = Path(__file__).parent.parent / "docs"
 

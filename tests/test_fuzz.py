@@ -17,13 +17,13 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sheetprop import graph as G
-from sheetprop.batch import grade_files
-from sheetprop.grade import GradeOptions
-from sheetprop.readbook import WorkbookError, read_book
-from sheetprop.screen import screen_book
-from sheetprop.spec import SpecError, load_spec, parse_spec
-from sheetprop.workbook import write_workbook
+from sheetprop.model import graph as G
+from sheetprop.grading.batch import grade_files
+from sheetprop.grading.grade import GradeOptions
+from sheetprop.engines.openbook import WorkbookError, read_book
+from sheetprop.engines.screen import screen_book
+from sheetprop.model.spec import SpecError, load_spec, parse_spec
+from sheetprop.writing.workbook import write_workbook
 
 MAZUR = load_spec("mazur")
 MAZUR_YAML = """name: Mazur

@@ -19,19 +19,19 @@ import pytest
 from click.testing import CliRunner
 from conftest import needs_libreoffice
 
-from sheetprop import graph as G
-from sheetprop import mistakes as M
-from sheetprop import reference as R
+from sheetprop.model import graph as G
+from sheetprop.grading import mistakes as M
+from sheetprop.model import reference as R
 from sheetprop.cli import main
-from sheetprop.grade import GradeOptions, grade_file
-from sheetprop.judge import points_for
-from sheetprop.locate import parse_map
-from sheetprop.network import with_epochs
-from sheetprop.randomspec import random_spec
-from sheetprop.reports import exit_code
-from sheetprop.spec import load_spec, validate
-from sheetprop.vocabulary import aliases, normalise
-from sheetprop.workbook import write_workbook
+from sheetprop.grading.grade import GradeOptions, grade_file
+from sheetprop.grading.judge import points_for
+from sheetprop.grading.locate import parse_map
+from sheetprop.model.network import with_epochs
+from sheetprop.model.randomspec import random_spec
+from sheetprop.reports.text import exit_code
+from sheetprop.model.spec import load_spec, validate
+from sheetprop.grading.vocabulary import aliases, normalise
+from sheetprop.writing.workbook import write_workbook
 
 MAZUR = load_spec("mazur")
 
@@ -590,7 +590,7 @@ def test_with_a_time_limit_the_engine_runs_in_a_child_process(good):
 
 
 def test_lock_files_are_noted_and_not_graded(tmp_path):
-    from sheetprop.workbook import write_workbook
+    from sheetprop.writing.workbook import write_workbook
 
     book = tmp_path / "alice.xlsx"
     write_workbook(MAZUR, book)
@@ -608,7 +608,7 @@ def test_lock_files_are_noted_and_not_graded(tmp_path):
 def test_a_long_text_is_cut_short_in_every_report(tmp_path):
     import openpyxl
 
-    from sheetprop.workbook import write_workbook
+    from sheetprop.writing.workbook import write_workbook
 
     book, long = tmp_path / "m.xlsx", tmp_path / "long.xlsx"
     write_workbook(MAZUR, book)

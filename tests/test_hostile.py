@@ -26,14 +26,14 @@ import xlsxwriter
 from click.testing import CliRunner
 from conftest import needs_libreoffice, slow_workbook
 
-from sheetprop import graph as G
-from sheetprop.batch import grade_files
+from sheetprop.model import graph as G
+from sheetprop.grading.batch import grade_files
 from sheetprop.cli import main
-from sheetprop.grade import GradeOptions, grade_file
-from sheetprop.readbook import WorkbookError, check_container
-from sheetprop.screen import formula_problem
-from sheetprop.spec import SpecError, load_spec, parse_spec
-from sheetprop.workbook import write_workbook
+from sheetprop.grading.grade import GradeOptions, grade_file
+from sheetprop.engines.openbook import WorkbookError, check_container
+from sheetprop.engines.screen import formula_problem
+from sheetprop.model.spec import SpecError, load_spec, parse_spec
+from sheetprop.writing.workbook import write_workbook
 
 MAZUR = load_spec("mazur")
 SECRET = 987654321.0
@@ -402,9 +402,9 @@ def _eat_memory_for_bob(path, spec, options):
 
 
 def test_memory_bound_crash_and_bugs_are_per_file(good, folder, monkeypatch):
-    import sheetprop.grade
+    import sheetprop.grading.grade
 
-    monkeypatch.setattr(sheetprop.grade, "grade_file", _eat_memory_for_bob)  # the children inherit it
+    monkeypatch.setattr(sheetprop.grading.grade, "grade_file", _eat_memory_for_bob)  # the children inherit it
     paths = [good, folder / "bob.xlsx", folder / "carl.xlsx", folder / "dan.xlsx", good]
     reports = grade_files(paths, MAZUR, GradeOptions(timeout=30, max_memory=512 * 2**20), jobs=2)
     assert [r.file for r in reports] == [str(p) for p in paths]  # input order
@@ -529,7 +529,7 @@ def test_the_cli_prints_one_line_errors_never_a_traceback(folder, everything, br
     ("init: {seed: -1}", "at least 0"),
 ])
 def test_hostile_spec_values_are_one_line_errors(text, words):
-    from sheetprop.spec import check_budget
+    from sheetprop.model.spec import check_budget
 
     base = "layers: [2, 2, 1]\nlearning_rate: 0.5\ndata: [{inputs: [0.1, 0.2], targets: [1]}]\n"
     key = text.split(":")[0]

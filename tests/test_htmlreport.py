@@ -22,21 +22,21 @@ import pytest
 from click.testing import CliRunner
 from students import Sheet, workbook
 
-from sheetprop import graph as G
-from sheetprop import reference as R
-from sheetprop.batch import grade_files
+from sheetprop.model import graph as G
+from sheetprop.model import reference as R
+from sheetprop.grading.batch import grade_files
 from sheetprop.cli import main
-from sheetprop.grade import FileReport, Item
-from sheetprop.htmlreport import (
+from sheetprop.grading.grade import FileReport, Item
+from sheetprop.reports.classpage import (
     MAX_CURVE_POINTS,
     class_page,
     downsample,
     ranked_mistakes,
 )
 from sheetprop.jsonout import dumps
-from sheetprop.reports import student_names
-from sheetprop.spec import load_spec
-from sheetprop.workbook import write_workbook
+from sheetprop.reports.text import student_names
+from sheetprop.model.spec import load_spec
+from sheetprop.writing.workbook import write_workbook
 
 MAZUR = load_spec("mazur")
 HOSTILE_FILE = "<script>alert(1)</script>.xlsx"  # a folder `<script>alert(1)<` holding `script>.xlsx`

@@ -13,11 +13,11 @@ import openpyxl
 import pytest
 from conftest import needs_libreoffice
 
-from sheetprop import layout as L
+from sheetprop.writing import layout as L
 from sheetprop.engines.libreoffice import convert
-from sheetprop.network import with_epochs
-from sheetprop.spec import load_spec, with_sweep
-from sheetprop.workbook import write_workbook
+from sheetprop.model.network import with_epochs
+from sheetprop.model.spec import load_spec, with_sweep
+from sheetprop.writing.workbook import write_workbook
 
 pypdf = pytest.importorskip("pypdf", reason="pypdf is in the test extras: pip install -e '.[test]'")
 

@@ -5,9 +5,9 @@ from dataclasses import replace
 
 import pytest
 
-from sheetprop import reference as R
-from sheetprop.randomspec import random_spec
-from sheetprop.spec import load_spec, validate
+from sheetprop.model import reference as R
+from sheetprop.model.randomspec import random_spec
+from sheetprop.model.spec import load_spec, validate
 
 
 def names(preset):

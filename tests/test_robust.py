@@ -24,14 +24,14 @@ import xlsxwriter
 from click.testing import CliRunner
 from conftest import needs_libreoffice
 
-from sheetprop import graph as G
+from sheetprop.model import graph as G
 from sheetprop.cli import main
 from sheetprop.engines import ENGINES, evaluate
-from sheetprop.grade import FileReport, GradeOptions, grade_file
-from sheetprop.network import with_epochs
-from sheetprop.reports import student_names, summary_table
-from sheetprop.spec import load_spec, validate
-from sheetprop.workbook import write_workbook
+from sheetprop.grading.grade import FileReport, GradeOptions, grade_file
+from sheetprop.model.network import with_epochs
+from sheetprop.reports.text import student_names, summary_table
+from sheetprop.model.spec import load_spec, validate
+from sheetprop.writing.workbook import write_workbook
 
 MAZUR = load_spec("mazur")
 SETPRIV = shutil.which("setpriv")

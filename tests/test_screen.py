@@ -17,14 +17,14 @@ import pytest
 import xlsxwriter
 from conftest import needs_libreoffice
 
-from sheetprop import screen
+from sheetprop.engines import screen
 from sheetprop.engines import evaluate
 from sheetprop.engines.clean import prepare
-from sheetprop.grade import grade_file
-from sheetprop.network import with_epochs
-from sheetprop.spec import load_spec
-from sheetprop.verify import verify_workbook
-from sheetprop.workbook import write_workbook
+from sheetprop.grading.grade import grade_file
+from sheetprop.model.network import with_epochs
+from sheetprop.model.spec import load_spec
+from sheetprop.verifying.verify import verify_workbook
+from sheetprop.writing.workbook import write_workbook
 
 SECRET = 987654321.0
 ENGINES = ["ironcalc", "formulas", pytest.param("libreoffice", marks=[needs_libreoffice, pytest.mark.libreoffice])]
@@ -147,7 +147,7 @@ def test_a_held_name_spelled_like_a_sheet_holds_no_reference_to_that_sheet():
 
 def test_the_screen_reads_each_cell_of_a_shared_formula_as_its_first(tmp_path):
     """A column filled down with INDIRECT: every cell is held, without moving the formula to each."""
-    from sheetprop.readbook import load, sheet_cells
+    from sheetprop.engines.openbook import load, sheet_cells
 
     path = tmp_path / "shared.xlsx"
     wb = openpyxl.Workbook()

@@ -1,4 +1,4 @@
-"""An activation added to `sheetprop.ops` alone (SiLU, x·σ(x)) works everywhere: the reference
+"""An activation added to `sheetprop.model.ops` alone (SiLU, x·σ(x)) works everywhere: the reference
 (against finite differences), the workbook (every engine), the worked solution and the grader,
 which names the sigmoid's derivative written in its place."""
 
@@ -10,13 +10,13 @@ import openpyxl
 import pytest
 
 from conftest import needs_libreoffice
-from sheetprop import graph as G
-from sheetprop import reference as R
-from sheetprop.explain import markdown
-from sheetprop.grade import grade_file
-from sheetprop.spec import parse_spec
-from sheetprop.verify import verify_workbook
-from sheetprop.workbook import write_workbook
+from sheetprop.model import graph as G
+from sheetprop.model import reference as R
+from sheetprop.solution.explain import markdown
+from sheetprop.grading.grade import grade_file
+from sheetprop.model.spec import parse_spec
+from sheetprop.verifying.verify import verify_workbook
+from sheetprop.writing.workbook import write_workbook
 
 SILU = parse_spec("""
 name: SiLU 2-3-1

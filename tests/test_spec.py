@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from sheetprop.spec import (
+from sheetprop.model.spec import (
     KEYS,
     SpecError,
     load_spec,
@@ -209,7 +209,7 @@ def test_absurd_sizes_are_refused_before_any_weight_is_drawn():
 
 
 def test_the_cell_budget_counts_training_rows_once_epochs_are_known():
-    from sheetprop.spec import check_budget
+    from sheetprop.model.spec import check_budget
 
     spec = parse_spec(BASE + "epochs: 100000\n")  # the worked step alone is small
     with pytest.raises(SpecError, match=r"net.yaml: epochs: .* over the limit of 2,000,000; .*--max-cells"):
@@ -219,9 +219,9 @@ def test_the_cell_budget_counts_training_rows_once_epochs_are_known():
 
 def test_the_budget_counts_the_cells_written(tmp_path):
     """Exactly, when every batch is full; at most the count otherwise (a smaller last mini-batch)."""
-    from sheetprop.randomspec import random_spec
-    from sheetprop.spec import count_formulas
-    from sheetprop.workbook import write_workbook
+    from sheetprop.model.randomspec import random_spec
+    from sheetprop.model.spec import count_formulas
+    from sheetprop.writing.workbook import write_workbook
 
     exact = 0
     for seed in range(30):

@@ -21,10 +21,10 @@ from students import (
     workbook,
 )
 
-from sheetprop.grade import GradeOptions, grade_file
-from sheetprop.infer import with_given
-from sheetprop.reference import solve
-from sheetprop.spec import load_spec
+from sheetprop.grading.grade import GradeOptions, grade_file
+from sheetprop.grading.infer import with_given
+from sheetprop.model.reference import solve
+from sheetprop.model.spec import load_spec
 
 NOBIAS = load_spec("mazur-nobias")
 
@@ -209,11 +209,11 @@ def test_a_broken_cell_is_an_error_and_what_depends_on_it_is_judged_on_its_own(t
 
 def test_a_table_none_of_whose_columns_is_matched_gets_no_verdict(tmp_path):
     """Nothing computed found in it: neither right nor wrong (a vacuous "correct" would be a lie)."""
-    from sheetprop.dependencies import Dependencies
+    from sheetprop.grading.dependencies import Dependencies
     from sheetprop.engines import evaluate
-    from sheetprop.readbook import read_book
-    from sheetprop.runs import check_table
-    from sheetprop.tables import find_tables
+    from sheetprop.engines.openbook import read_book
+    from sheetprop.grading.runs import check_table
+    from sheetprop.grading.tables import find_tables
 
     sheet = Sheet()
     path = workbook(tmp_path / "student.xlsx", sheet)

@@ -12,13 +12,13 @@ import pytest
 from click.testing import CliRunner
 from conftest import needs_libreoffice
 
-from sheetprop import layout as L
+from sheetprop.writing import layout as L
 from sheetprop.cli import main
-from sheetprop.network import with_epochs
-from sheetprop.reference import iterate_training
-from sheetprop.spec import SpecError, load_spec, parse_spec, validate, with_sweep
-from sheetprop.verify import verify_workbook
-from sheetprop.workbook import ETA_CELL, SWEEP_TABLE, training_sheet, write_workbook
+from sheetprop.model.network import with_epochs
+from sheetprop.model.reference import iterate_training
+from sheetprop.model.spec import SpecError, load_spec, parse_spec, validate, with_sweep
+from sheetprop.verifying.verify import verify_workbook
+from sheetprop.writing.workbook import ETA_CELL, SWEEP_TABLE, training_sheet, write_workbook
 
 ETAS = (0.1, 0.2, 0.5, 0.8, 1.0, 2.0)
 
@@ -106,7 +106,7 @@ def test_verify_checks_every_sheet(homework, engine):
     report = verify_workbook(homework, engine=engine)
     assert report.error is None and report.mismatches == []
     spec = with_sweep(with_epochs(load_spec("mazur-nobias"), 40), ETAS)
-    from sheetprop.spec import count_formulas
+    from sheetprop.model.spec import count_formulas
     assert report.cells == count_formulas(spec)
 
 
@@ -225,7 +225,7 @@ def test_bad_eta_options_are_one_line_and_exit_2(tmp_path, value, says):
 def test_the_grader_finds_every_training_sheet_of_a_sheetprop_workbook_right(homework, tmp_path, etas):
     """The worked step on the Network sheet, the runs on the Training sheets: each table is
     checked with its own learning rate, and all of them are right."""
-    from sheetprop.grade import grade_file
+    from sheetprop.grading.grade import grade_file
 
     spec = with_sweep(with_epochs(load_spec("mazur-nobias"), 40), etas)
     book = homework if etas else write_workbook(spec, tmp_path / "plain.xlsx") and tmp_path / "plain.xlsx"

@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from openpyxl.formula.tokenizer import Token, Tokenizer
 
 from sheetprop import grade_file, load_spec
-from sheetprop.spec import validate
+from sheetprop.model.spec import validate
 from sheetprop.cli import main
-from sheetprop.exercise import parse_blank
-from sheetprop.workbook import write_workbook
+from sheetprop.writing.exercise import parse_blank
+from sheetprop.writing.workbook import write_workbook
 
 XOR = {"name": "xor", "layers": [2, 2, 1], "activation": "sigmoid", "loss": "half_sse", "learning_rate": 0.5,
        "init": {"method": "xavier", "seed": 1}, "epochs": 2,

@@ -9,8 +9,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from sheetprop.spec import validate
-from sheetprop.workbook import write_workbook
+from sheetprop.model.spec import validate
+from sheetprop.writing.workbook import write_workbook
 
 BEFORE = Path(__file__).parent / "data" / "before"
 SPECS = json.loads((BEFORE / "specs.json").read_text())

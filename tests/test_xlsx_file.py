@@ -10,15 +10,15 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
-from sheetprop import layout as L
-from sheetprop import ops
-from sheetprop import training as T
+from sheetprop.writing import layout as L
+from sheetprop.model import ops
+from sheetprop.writing import training as T
 from sheetprop.cells import a1
 from sheetprop.cli import main
-from sheetprop.network import with_epochs
-from sheetprop.randomspec import random_spec
-from sheetprop.spec import load_spec, preset_names, validate
-from sheetprop.workbook import build, write_workbook
+from sheetprop.model.network import with_epochs
+from sheetprop.model.randomspec import random_spec
+from sheetprop.model.spec import load_spec, preset_names, validate
+from sheetprop.writing.workbook import build, write_workbook
 
 XOR = {"name": "xor", "layers": [2, 2, 1], "activation": "sigmoid", "loss": "half_sse", "learning_rate": 0.5,
        "init": {"method": "xavier", "seed": 1}, "epochs": 3,

@@ -52,7 +52,7 @@ def evaluate(path, engine: str | None = None, *, timeout: float | None = None) -
     """
     import tempfile
 
-    from sheetprop.readbook import WorkbookError, check_container
+    from sheetprop.engines.openbook import WorkbookError, check_container
 
     module = importlib.import_module(_module(engine or DEFAULT_ENGINE))
     path = Path(path)

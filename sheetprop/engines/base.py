@@ -34,7 +34,7 @@ class EngineUnavailable(EngineError):
 class Results(dict):
     """{(sheet, "A1"): value} for every formula cell, and what was held back from the engine.
 
-    `held` maps the cells whose formula reaches outside the workbook (`sheetprop.screen`) to
+    `held` maps the cells whose formula reaches outside the workbook (`sheetprop.engines.screen`) to
     the reason in words; they hold CellError("#N/A"). `held_names` does the same for defined
     names (lower case).
     """
@@ -59,7 +59,7 @@ def formula_cells(path) -> list[tuple[str, int, int]]:
     Read with openpyxl's own sheet parser, cell by cell: rows written out of order, or a
     sheet claiming a huge dimension, change nothing.
     """
-    from sheetprop.readbook import WorkbookError, load, sheet_cells
+    from sheetprop.engines.openbook import WorkbookError, load, sheet_cells
 
     try:
         book = load(path, read_only=True, checked=True)

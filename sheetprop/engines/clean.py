@@ -1,7 +1,7 @@
 """The copy of a workbook that the formulas and LibreOffice engines may see.
 
 `prepare(path, folder)` reads every formula and defined name with openpyxl's own sheet
-parser, screens them (`sheetprop.screen`) and returns the path to evaluate with what was
+parser, screens them (`sheetprop.engines.screen`) and returns the path to evaluate with what was
 held back: the file itself when nothing needs to change, else a copy in `folder` in which
 held cells hold #N/A and held names are gone, and from which links to other workbooks,
 data connections, macros, embedded objects, conditional formats and data validation are
@@ -19,9 +19,9 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sheetprop import screen
+from sheetprop.engines import screen
 from sheetprop.engines.base import a1
-from sheetprop.readbook import check_container, load, sheet_cells
+from sheetprop.engines.openbook import check_container, load, sheet_cells
 
 _EXTRAS = (b"<conditionalFormatting", b"<dataValidation", b"<x14:conditionalFormatting", b"<x14:dataValidation")
 

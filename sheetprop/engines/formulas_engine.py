@@ -65,7 +65,7 @@ def supports(function: str) -> bool:
 def _functions_in(formula: str) -> list[str]:
     from openpyxl.formula.tokenizer import Token, Tokenizer
 
-    from sheetprop.screen import function_name
+    from sheetprop.engines.screen import function_name
 
     try:
         tokens = Tokenizer(formula).items
@@ -98,7 +98,7 @@ def evaluate(path, timeout=None, cells=None) -> dict[tuple[str, str], object] | 
 
 def _unreadable(path) -> dict[tuple[str, int, int], str]:
     """The formula cells that the formulas package cannot parse → why, in words."""
-    from sheetprop.readbook import load, sheet_cells
+    from sheetprop.engines.openbook import load, sheet_cells
 
     parser = formulas.Parser()
     found = {}

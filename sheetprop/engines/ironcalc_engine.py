@@ -5,7 +5,7 @@
 all 1-based but the sheet. Errors come back as their code in a str ("#DIV/0!"), told apart
 from text by `get_cell_type() == CellType.ErrorValue`; a reference cycle gives "#CIRC!".
 
-Every formula and defined name is screened (`sheetprop.screen`) on the text IronCalc parsed,
+Every formula and defined name is screened (`sheetprop.engines.screen`) on the text IronCalc parsed,
 before anything is evaluated: a held cell gets `=NA()` in the loaded model, a held name is
 deleted from it, and both are listed in the `Results`.
 
@@ -29,7 +29,7 @@ import re
 import sys
 from typing import Any, Iterator, Mapping, Sequence
 
-from sheetprop import screen
+from sheetprop.engines import screen
 from sheetprop.engines.base import CellError, EngineError, EngineUnavailable, Results, column_letters
 from sheetprop.errors import one_line
 

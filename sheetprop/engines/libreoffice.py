@@ -105,7 +105,7 @@ def _run(command, path, timeout, meanwhile):
 
 
 def _read(converted: Path, cells) -> dict[tuple[str, str], object]:
-    from sheetprop.readbook import load, sheet_cells
+    from sheetprop.engines.openbook import load, sheet_cells
 
     wanted: dict[str, set[tuple[int, int]]] = {}
     for sheet, row, col in cells:

@@ -7,9 +7,9 @@ Run once, from the project root, with that code checked out: python tests/data/m
 import json
 from pathlib import Path
 
-from sheetprop.randomspec import random_spec
-from sheetprop.spec import load_spec, validate, with_epochs
-from sheetprop.workbook import write_workbook
+from sheetprop.model.randomspec import random_spec
+from sheetprop.model.spec import load_spec, validate, with_epochs
+from sheetprop.writing.workbook import write_workbook
 
 HERE = Path(__file__).parent / "before"
 PRESETS = ["mazur", "hmkcode", "vandermerwe", "perceptron", "xor"]

@@ -1,0 +1,83 @@
+"""Read the network and its given values from a student's workbook, when no spec is given.
+
+The assignment sets Mazur's 2-2-2 sigmoid network with half the sum of squared errors,
+with or without biases. Each shape (`SHAPES`) is tried: its given values are anchored in the
+workbook by structure (`sheetprop.grading.structure`), its forward pass is looked for, and the
+shape whose quantities the workbook shows best wins; the given values are then the ones
+the workbook holds (the student's inputs, targets, weights and learning rate). What was
+assumed is said in words, for the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Mapping
+
+from sheetprop.model import reference as R
+from sheetprop.cells import Ref
+from sheetprop.grading.dependencies import Dependencies
+from sheetprop.model.network import Sample, Spec
+from sheetprop.engines.openbook import Formula, StudentBook
+from sheetprop.model.spec import load_spec
+from sheetprop.grading.tables import Table
+
+SHAPES = ("mazur-nobias", "mazur")  # presets the assignment's sheets are built on
+
+
+def infer_spec(book: StudentBook, deps: Dependencies, values: Mapping, table: Table | None) -> tuple[Spec, str]:
+    """The spec the workbook shows, and a sentence saying what was assumed and read."""
+    from sheetprop.grading.structure import locate_structure
+
+    best: tuple[int, Spec, dict[str, Ref]] | None = None
+    for shape in SHAPES:
+        template = load_spec(shape)
+        sol = R.solve(template)
+        found = locate_structure(book, sol, deps, values, {}, table)
+        given = {name: v for name, cell in found.items() if sol.graph[name].given
+                 and (v := _number(book, values, cell)) is not None}
+        spec = with_given(template, sol, given)
+        sol = R.solve(spec)
+        found = locate_structure(book, sol, deps, values, {}, table)
+        student = {name: v for name, cell in found.items() if (v := _number(book, values, cell)) is not None}
+        own = sol.own_values(student)
+        shown = [name for name in found if not sol.graph[name].given]
+        right = sum(1 for name in shown if name in student and abs(student[name] - own[name]) <= 1e-9 * max(
+            1e-300, abs(own[name]), abs(student[name])))
+        complete = all(q.name in found for q in sol.graph if q.given)
+        score = 100 * complete + 2 * right + len(shown)
+        if best is None or score > best[0]:
+            best = (score, spec, found)
+    assert best is not None
+    _, spec, found = best
+    givens = ", ".join(f"{name} = {_show(_number(book, values, found[name]))} ({found[name]})"
+                       for name in R.solve(spec).graph.givens if name in found)
+    biases = "with biases" if any(b is not None for b in spec.biases) else "no biases"
+    text = (f"no spec given: assumed the assignment's network, {'-'.join(map(str, spec.sizes))} sigmoid, {biases}, "
+            f"loss ½Σ(t − o)²; given values read from the workbook: {givens or 'none found'}")
+    return replace(spec, name="the workbook's own network", source="the workbook"), text
+
+
+def with_given(spec: Spec, sol: R.Solution, given: Mapping[str, float]) -> Spec:
+    """`spec` with the given values replaced by `given` (name → value) where it has them."""
+    params = R.Params.of(spec)
+    for p in sol.graph.params:
+        if p.name in given:
+            params.set(p, given[p.name])
+    data = list(spec.data)
+    if len(data) == 1:
+        inputs = tuple(given.get(f"i_{j + 1}", x) for j, x in enumerate(data[0].inputs))
+        targets = tuple(given.get(f"target_{lab}", t) for lab, t in zip(sol.graph.labels[-1], data[0].targets))
+        data = [Sample(inputs, targets)]
+    return replace(params.apply_to(spec), learning_rate=given.get("eta", spec.learning_rate), data=tuple(data))
+
+
+def _number(book: StudentBook, values: Mapping, cell: Ref) -> float | None:
+    raw = book.cells.get(cell)
+    value = values.get(cell.key) if isinstance(raw, Formula) else raw
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _show(value: float | None) -> str:
+    return "?" if value is None else f"{value:g}"
