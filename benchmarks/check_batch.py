@@ -21,11 +21,11 @@ from pathlib import Path
 
 import openpyxl
 
-from sheetprop.writing import layout as L
+from sheetprop.grading.grade import GradeOptions, grade_file
 from sheetprop.model import graph as G
 from sheetprop.model import reference as R
-from sheetprop.grading.grade import GradeOptions, grade_file
 from sheetprop.model.spec import load_spec
+from sheetprop.writing import layout as L
 from sheetprop.writing.workbook import write_workbook
 
 MISTAKES = [

@@ -20,8 +20,8 @@ from browser import screenshot  # noqa: E402
 from students import GROUPED, Sheet, workbook  # noqa: E402
 
 from sheetprop.grading.batch import grade_files  # noqa: E402
-from sheetprop.reports.classpage import class_page  # noqa: E402
 from sheetprop.model.spec import load_spec  # noqa: E402
+from sheetprop.reports.classpage import class_page  # noqa: E402
 
 OUT = Path(__file__).with_name("class-report.png")
 WIDTH, HEIGHT = 1400, 2000

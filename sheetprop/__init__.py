@@ -42,11 +42,11 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time each name is imported on first use
-    from sheetprop.grading.batch import grade_files as grade_files
     from sheetprop.engines import CellError as CellError
     from sheetprop.engines import EngineError as EngineError
     from sheetprop.engines import evaluate as evaluate
     from sheetprop.errors import SheetpropError as SheetpropError
+    from sheetprop.grading.batch import grade_files as grade_files
     from sheetprop.grading.grade import FileReport as FileReport
     from sheetprop.grading.grade import GradeOptions as GradeOptions
     from sheetprop.grading.grade import Item as Item

@@ -19,13 +19,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import slow_workbook
-from students import Sheet, workbook
 
 from sheetprop import __version__
 from sheetprop.cli import main
 from sheetprop.model.reference import solve
 from sheetprop.model.spec import load_spec
+
+from conftest import slow_workbook
+from students import Sheet, workbook
 
 NOBIAS = load_spec("mazur-nobias")
 TOP_LEVEL = {"score", "execution_time", "output", "output_format", "test_output_format", "test_name_format",

@@ -6,8 +6,8 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
-from sheetprop.model import reference as R
 from sheetprop.cli import main
+from sheetprop.model import reference as R
 from sheetprop.model.spec import load_spec
 
 

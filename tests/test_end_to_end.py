@@ -5,7 +5,6 @@ import json
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from conftest import needs_libreoffice
 
 from sheetprop.cli import main
 from sheetprop.model.network import with_epochs
@@ -14,6 +13,8 @@ from sheetprop.model.reference import OverflowSpecError
 from sheetprop.model.spec import load_spec, preset_names, validate
 from sheetprop.verifying.verify import verify_workbook
 from sheetprop.writing.workbook import write_workbook
+
+from conftest import needs_libreoffice
 
 PRESETS = preset_names()
 
@@ -168,10 +169,10 @@ def test_every_reference_name_is_a_defined_name_on_its_cell(tmp_path, source):
 
 
 def test_a_wrong_training_cell_is_named_by_update_and_column(books, tmp_path):
+    from sheetprop.cells import a1
     from sheetprop.model import graph as G
     from sheetprop.writing import layout as L
     from sheetprop.writing import training as T
-    from sheetprop.cells import a1
 
     spec = with_epochs(load_spec("mazur"), 3)
     cols = T.training_columns(G.build(spec))

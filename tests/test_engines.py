@@ -15,15 +15,7 @@ import tempfile
 import pytest
 import xlsxwriter
 
-from sheetprop.engines import (
-    DEFAULT_ENGINE,
-    ENGINES,
-    CellError,
-    EngineError,
-    EngineUnavailable,
-    evaluate,
-    is_available,
-)
+from sheetprop.engines import DEFAULT_ENGINE, ENGINES, CellError, EngineError, EngineUnavailable, evaluate, is_available
 from sheetprop.engines.base import a1, formula_cells, soffice
 
 LIBREOFFICE = [

@@ -9,15 +9,16 @@ import zipfile
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from conftest import needs_libreoffice
 
+from sheetprop.cli import main
+from sheetprop.grading.grade import grade_file
 from sheetprop.model import graph as G
 from sheetprop.model import reference as R
-from sheetprop.cli import main
-from sheetprop.writing.exercise import parse_blank
-from sheetprop.grading.grade import grade_file
 from sheetprop.model.spec import load_spec
+from sheetprop.writing.exercise import parse_blank
 from sheetprop.writing.workbook import write_workbook
+
+from conftest import needs_libreoffice
 
 MAZUR = load_spec("mazur")
 NET = R.solve(MAZUR)

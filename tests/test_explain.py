@@ -8,16 +8,17 @@ import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 
-import browser
 import pytest
 from click.testing import CliRunner
 
-from sheetprop.solution import explain as X
-from sheetprop.model import ops
 from sheetprop.cli import main
+from sheetprop.model import ops
 from sheetprop.model.randomspec import random_spec
 from sheetprop.model.reference import solve
 from sheetprop.model.spec import load_spec, preset_names, validate
+from sheetprop.solution import explain as X
+
+import browser
 
 DOCS = Path(__file__).parent.parent / "docs"
 

@@ -17,11 +17,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sheetprop.model import graph as G
+from sheetprop.engines.openbook import WorkbookError
+from sheetprop.engines.screen import screen_book
 from sheetprop.grading.batch import grade_files
 from sheetprop.grading.grade import GradeOptions
-from sheetprop.engines.openbook import WorkbookError, read_book
-from sheetprop.engines.screen import screen_book
+from sheetprop.grading.readbook import read_book
+from sheetprop.model import graph as G
 from sheetprop.model.spec import SpecError, load_spec, parse_spec
 from sheetprop.writing.workbook import write_workbook
 

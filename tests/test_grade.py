@@ -17,21 +17,23 @@ import zipfile
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from conftest import needs_libreoffice
 
-from sheetprop.model import graph as G
-from sheetprop.grading import mistakes as M
-from sheetprop.model import reference as R
 from sheetprop.cli import main
+from sheetprop.grading import candidates as C
+from sheetprop.grading import mistakes as M
 from sheetprop.grading.grade import GradeOptions, grade_file
 from sheetprop.grading.judge import points_for
 from sheetprop.grading.locate import parse_map
+from sheetprop.grading.vocabulary import aliases, normalise
+from sheetprop.model import graph as G
+from sheetprop.model import reference as R
 from sheetprop.model.network import with_epochs
 from sheetprop.model.randomspec import random_spec
-from sheetprop.reports.text import exit_code
 from sheetprop.model.spec import load_spec, validate
-from sheetprop.grading.vocabulary import aliases, normalise
+from sheetprop.reports.text import exit_code
 from sheetprop.writing.workbook import write_workbook
+
+from conftest import needs_libreoffice
 
 MAZUR = load_spec("mazur")
 
@@ -380,7 +382,7 @@ def test_every_rule_reproduces_the_reference(preset):
 
 def test_total_error_with_the_updated_weights_is_named():
     net = R.solve(MAZUR)
-    wrong = M._loss_with_new_params(net, net.values)
+    wrong = C._loss_with_new_params(net, net.values)
     found = M.diagnose(net, net.rules["E_total"], wrong, net.values, close)
     assert found.mistake == "loss_after_update" and "before the update" in found.text
 

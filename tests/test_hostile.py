@@ -24,16 +24,17 @@ import openpyxl
 import pytest
 import xlsxwriter
 from click.testing import CliRunner
-from conftest import needs_libreoffice, slow_workbook
 
-from sheetprop.model import graph as G
-from sheetprop.grading.batch import grade_files
 from sheetprop.cli import main
-from sheetprop.grading.grade import GradeOptions, grade_file
 from sheetprop.engines.openbook import WorkbookError, check_container
 from sheetprop.engines.screen import formula_problem
+from sheetprop.grading.batch import grade_files
+from sheetprop.grading.grade import GradeOptions, grade_file
+from sheetprop.model import graph as G
 from sheetprop.model.spec import SpecError, load_spec, parse_spec
 from sheetprop.writing.workbook import write_workbook
+
+from conftest import needs_libreoffice, slow_workbook
 
 MAZUR = load_spec("mazur")
 SECRET = 987654321.0

@@ -16,27 +16,23 @@ import struct
 from html.parser import HTMLParser
 from pathlib import Path
 
-import browser
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from students import Sheet, workbook
 
+from sheetprop.cli import main
+from sheetprop.grading.batch import grade_files
+from sheetprop.grading.grade import FileReport, Item
+from sheetprop.jsonout import dumps
 from sheetprop.model import graph as G
 from sheetprop.model import reference as R
-from sheetprop.grading.batch import grade_files
-from sheetprop.cli import main
-from sheetprop.grading.grade import FileReport, Item
-from sheetprop.reports.classpage import (
-    MAX_CURVE_POINTS,
-    class_page,
-    downsample,
-    ranked_mistakes,
-)
-from sheetprop.jsonout import dumps
-from sheetprop.reports.text import student_names
 from sheetprop.model.spec import load_spec
+from sheetprop.reports.classpage import MAX_CURVE_POINTS, class_page, downsample, ranked_mistakes
+from sheetprop.reports.text import student_names
 from sheetprop.writing.workbook import write_workbook
+
+import browser
+from students import Sheet, workbook
 
 MAZUR = load_spec("mazur")
 HOSTILE_FILE = "<script>alert(1)</script>.xlsx"  # a folder `<script>alert(1)<` holding `script>.xlsx`

@@ -11,13 +11,14 @@ import re
 
 import openpyxl
 import pytest
-from conftest import needs_libreoffice
 
-from sheetprop.writing import layout as L
 from sheetprop.engines.libreoffice import convert
 from sheetprop.model.network import with_epochs
 from sheetprop.model.spec import load_spec, with_sweep
+from sheetprop.writing import layout as L
 from sheetprop.writing.workbook import write_workbook
+
+from conftest import needs_libreoffice
 
 pypdf = pytest.importorskip("pypdf", reason="pypdf is in the test extras: pip install -e '.[test]'")
 

@@ -22,16 +22,17 @@ import openpyxl
 import pytest
 import xlsxwriter
 from click.testing import CliRunner
-from conftest import needs_libreoffice
 
-from sheetprop.model import graph as G
 from sheetprop.cli import main
 from sheetprop.engines import ENGINES, evaluate
 from sheetprop.grading.grade import FileReport, GradeOptions, grade_file
+from sheetprop.model import graph as G
 from sheetprop.model.network import with_epochs
-from sheetprop.reports.text import student_names, summary_table
 from sheetprop.model.spec import load_spec, validate
+from sheetprop.reports.text import student_names, summary_table
 from sheetprop.writing.workbook import write_workbook
+
+from conftest import needs_libreoffice
 
 MAZUR = load_spec("mazur")
 SETPRIV = shutil.which("setpriv")

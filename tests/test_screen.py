@@ -15,16 +15,16 @@ import zipfile
 import openpyxl
 import pytest
 import xlsxwriter
-from conftest import needs_libreoffice
 
-from sheetprop.engines import screen
-from sheetprop.engines import evaluate
+from sheetprop.engines import evaluate, screen
 from sheetprop.engines.clean import prepare
 from sheetprop.grading.grade import grade_file
 from sheetprop.model.network import with_epochs
 from sheetprop.model.spec import load_spec
 from sheetprop.verifying.verify import verify_workbook
 from sheetprop.writing.workbook import write_workbook
+
+from conftest import needs_libreoffice
 
 SECRET = 987654321.0
 ENGINES = ["ironcalc", "formulas", pytest.param("libreoffice", marks=[needs_libreoffice, pytest.mark.libreoffice])]

@@ -9,14 +9,15 @@ import math
 import openpyxl
 import pytest
 
-from conftest import needs_libreoffice
+from sheetprop.grading.grade import grade_file
 from sheetprop.model import graph as G
 from sheetprop.model import reference as R
-from sheetprop.solution.explain import markdown
-from sheetprop.grading.grade import grade_file
 from sheetprop.model.spec import parse_spec
+from sheetprop.solution.explain import markdown
 from sheetprop.verifying.verify import verify_workbook
 from sheetprop.writing.workbook import write_workbook
+
+from conftest import needs_libreoffice
 
 SILU = parse_spec("""
 name: SiLU 2-3-1

@@ -4,15 +4,7 @@ import json
 
 import pytest
 
-from sheetprop.model.spec import (
-    KEYS,
-    SpecError,
-    load_spec,
-    load_yaml,
-    parse_spec,
-    preset_names,
-    validate,
-)
+from sheetprop.model.spec import KEYS, SpecError, load_spec, load_yaml, parse_spec, preset_names, validate
 
 BASE = """
 layers: [2, 2, 1]

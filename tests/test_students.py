@@ -12,19 +12,13 @@ from __future__ import annotations
 
 import openpyxl
 import pytest
-from students import (
-    GIVEN,
-    GROUPED,
-    MISTAKE_TARGET,
-    VOCABULARIES,
-    Sheet,
-    workbook,
-)
 
 from sheetprop.grading.grade import GradeOptions, grade_file
 from sheetprop.grading.infer import with_given
 from sheetprop.model.reference import solve
 from sheetprop.model.spec import load_spec
+
+from students import GIVEN, GROUPED, MISTAKE_TARGET, VOCABULARIES, Sheet, workbook
 
 NOBIAS = load_spec("mazur-nobias")
 
@@ -209,9 +203,9 @@ def test_a_broken_cell_is_an_error_and_what_depends_on_it_is_judged_on_its_own(t
 
 def test_a_table_none_of_whose_columns_is_matched_gets_no_verdict(tmp_path):
     """Nothing computed found in it: neither right nor wrong (a vacuous "correct" would be a lie)."""
-    from sheetprop.grading.dependencies import Dependencies
     from sheetprop.engines import evaluate
-    from sheetprop.engines.openbook import read_book
+    from sheetprop.grading.dependencies import Dependencies
+    from sheetprop.grading.readbook import read_book
     from sheetprop.grading.runs import check_table
     from sheetprop.grading.tables import find_tables
 

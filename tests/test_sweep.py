@@ -10,15 +10,16 @@ from dataclasses import replace
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from conftest import needs_libreoffice
 
-from sheetprop.writing import layout as L
 from sheetprop.cli import main
 from sheetprop.model.network import with_epochs
 from sheetprop.model.reference import iterate_training
 from sheetprop.model.spec import SpecError, load_spec, parse_spec, validate, with_sweep
 from sheetprop.verifying.verify import verify_workbook
+from sheetprop.writing import layout as L
 from sheetprop.writing.workbook import ETA_CELL, SWEEP_TABLE, training_sheet, write_workbook
+
+from conftest import needs_libreoffice
 
 ETAS = (0.1, 0.2, 0.5, 0.8, 1.0, 2.0)
 

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from openpyxl.formula.tokenizer import Token, Tokenizer
 
 from sheetprop import grade_file, load_spec
-from sheetprop.model.spec import validate
 from sheetprop.cli import main
+from sheetprop.model.spec import validate
 from sheetprop.writing.exercise import parse_blank
 from sheetprop.writing.workbook import write_workbook
 

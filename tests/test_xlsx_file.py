@@ -10,14 +10,14 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
-from sheetprop.writing import layout as L
-from sheetprop.model import ops
-from sheetprop.writing import training as T
 from sheetprop.cells import a1
 from sheetprop.cli import main
+from sheetprop.model import ops
 from sheetprop.model.network import with_epochs
 from sheetprop.model.randomspec import random_spec
 from sheetprop.model.spec import load_spec, preset_names, validate
+from sheetprop.writing import layout as L
+from sheetprop.writing import training as T
 from sheetprop.writing.workbook import build, write_workbook
 
 XOR = {"name": "xor", "layers": [2, 2, 1], "activation": "sigmoid", "loss": "half_sse", "learning_rate": 0.5,

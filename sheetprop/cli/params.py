@@ -15,14 +15,7 @@ from sheetprop.engines import DEFAULT_ENGINE, ENGINES
 from sheetprop.files import InputError, check_writable, is_special, read_text, target
 from sheetprop.limits import MAX_FORMULA_CELLS, MAX_SPEC_BYTES
 from sheetprop.model.network import with_epochs
-from sheetprop.model.spec import (
-    MAX_SWEEP,
-    SpecError,
-    check_budget,
-    load_spec,
-    load_yaml,
-    with_sweep,
-)
+from sheetprop.model.spec import MAX_SWEEP, SpecError, check_budget, load_spec, load_yaml, with_sweep
 from sheetprop.model.validate import same_rates
 
 ENGINE_CHOICES = ENGINES

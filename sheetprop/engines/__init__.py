@@ -16,7 +16,11 @@ a reference cycle, …).
 | `formulas` | the `formulas` package, pure Python |
 | `libreoffice` | LibreOffice headless, the real application, recalculation forced |
 
-Engines are imported lazily: importing this package costs nothing.
+Engines are imported lazily: importing this package costs nothing. Beside them: `openbook`
+opens an untrusted .xlsx (container checks, guarded XML), `screen` decides which formulas an
+engine may evaluate, `clean` makes the copy an engine sees.
+
+Imports: only the plumbing at the top of `sheetprop` (errors, limits, cells): no model, no grading.
 """
 
 from __future__ import annotations

@@ -23,9 +23,9 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from sheetprop.engines.openbook import mib
 from sheetprop.isolate import IsolationError, Job
 from sheetprop.limits import CHECK_JOBS, CHECK_MAX_MEMORY, CHECK_TIMEOUT, LIBREOFFICE_GRACE
-from sheetprop.engines.openbook import mib
 
 if TYPE_CHECKING:
     from sheetprop.grading.grade import FileReport, GradeOptions
@@ -121,10 +121,9 @@ def warm_up(spec: Spec, options: GradeOptions, folder: str) -> None:
     if options.engine == "libreoffice":
         return
     try:
+        from sheetprop.grading.grade import grade_file
         from sheetprop.model.network import with_epochs
         from sheetprop.writing.workbook import write_workbook
-
-        from sheetprop.grading.grade import grade_file
 
         path = Path(folder) / "warm-up.xlsx"
         write_workbook(with_epochs(spec, 0), path)

@@ -18,8 +18,8 @@ from typing import Iterable
 from xlsxwriter.utility import xl_cell_to_rowcol  # type: ignore[import-untyped]
 
 from sheetprop.cells import Ref
-from sheetprop.engines.openbook import Formula, StudentBook
 from sheetprop.engines.screen import function_name
+from sheetprop.grading.readbook import Formula, StudentBook
 
 MAX_EXPANDED = 400  # cells of one range followed as precedents (SUM(B2:B5)); larger ranges are left out
 MAX_SOURCES = 5000  # cells one trace may visit

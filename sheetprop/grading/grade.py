@@ -15,20 +15,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from sheetprop.model import reference as R
 from sheetprop.cells import Ref
-from sheetprop.grading.dependencies import Dependencies
 from sheetprop.engines import Results
-from sheetprop.errors import one_line
-from sheetprop.jsonout import finite
-from sheetprop.grading.judge import STATUSES, Item, close, judge_items
-from sheetprop.limits import LIBREOFFICE_GRACE, MAX_CELLS, MAX_UNCOMPRESSED
-from sheetprop.grading.locate import locate
-from sheetprop.model.network import Spec
-from sheetprop.engines.openbook import Formula, StudentBook, WorkbookError, read_book
-from sheetprop.grading.runs import TableCheck, check_table, pasted
+from sheetprop.engines.openbook import WorkbookError
 from sheetprop.engines.screen import screen_book
+from sheetprop.errors import one_line
+from sheetprop.grading.dependencies import Dependencies
+from sheetprop.grading.judge import STATUSES, Item, close, judge_items
+from sheetprop.grading.locate import locate
+from sheetprop.grading.readbook import Formula, StudentBook, read_book
+from sheetprop.grading.runs import TableCheck, check_table, pasted
 from sheetprop.grading.tables import Table, find_pasted, find_tables
+from sheetprop.jsonout import finite
+from sheetprop.limits import LIBREOFFICE_GRACE, MAX_CELLS, MAX_UNCOMPRESSED
+from sheetprop.model import reference as R
+from sheetprop.model.network import Spec
 
 __all__ = ["STATUSES", "FileReport", "GradeOptions", "Item", "grade_file"]
 
@@ -307,7 +308,6 @@ def _evaluate(path, options: GradeOptions) -> Results:
 
 def _engine_failure(path, exc: Exception) -> str:
     from sheetprop.engines import EngineError
-
     from sheetprop.isolate import IsolationError
 
     text = one_line(exc, kind=False)

@@ -13,13 +13,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Mapping
 
-from sheetprop.model import reference as R
 from sheetprop.cells import Ref
 from sheetprop.grading.dependencies import Dependencies
-from sheetprop.model.network import Sample, Spec
-from sheetprop.engines.openbook import Formula, StudentBook
-from sheetprop.model.spec import load_spec
+from sheetprop.grading.readbook import Formula, StudentBook
 from sheetprop.grading.tables import Table
+from sheetprop.model import reference as R
+from sheetprop.model.network import Sample, Spec
+from sheetprop.model.spec import load_spec
 
 SHAPES = ("mazur-nobias", "mazur")  # presets the assignment's sheets are built on
 

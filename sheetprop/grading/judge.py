@@ -19,13 +19,13 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Protocol, TypeGuard
 
-from sheetprop.model import graph as G
-from sheetprop.grading import mistakes as M
-from sheetprop.model import reference as R
 from sheetprop.cells import Ref
-from sheetprop.model.graph import Quantity
+from sheetprop.grading import mistakes as M
 from sheetprop.grading.locate import Location, map_problem
-from sheetprop.engines.openbook import Formula, StudentBook
+from sheetprop.grading.readbook import Formula, StudentBook
+from sheetprop.model import graph as G
+from sheetprop.model import reference as R
+from sheetprop.model.graph import Quantity
 
 STATUSES = ("correct", "carried_forward", "incorrect", "missing", "hardcoded", "error")
 

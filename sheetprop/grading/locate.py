@@ -14,11 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sheetprop.cells import Ref, a1, parse_cell
-from sheetprop.engines.openbook import Formula, StudentBook
+from sheetprop.grading.readbook import Formula, StudentBook
 from sheetprop.grading.structure import locate_with_labels, value_near
 from sheetprop.grading.vocabulary import label_index, read_label
-
-
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from sheetprop.model import reference as R
 from sheetprop.cells import Ref
-from sheetprop.engines.openbook import Formula, StudentBook
+from sheetprop.grading.readbook import Formula, StudentBook
 from sheetprop.grading.tables import Pasted, Table
+from sheetprop.model import reference as R
 
 
 @dataclass

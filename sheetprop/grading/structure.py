@@ -22,13 +22,13 @@ import math
 from dataclasses import dataclass
 from typing import Mapping
 
-from sheetprop.model import reference as R
 from sheetprop.cells import Ref
 from sheetprop.grading.dependencies import Dependencies
-from sheetprop.model.graph import Quantity
-from sheetprop.engines.openbook import Formula, StudentBook
+from sheetprop.grading.readbook import Formula, StudentBook
 from sheetprop.grading.tables import Table
 from sheetprop.grading.vocabulary import label_index, read_label
+from sheetprop.model import reference as R
+from sheetprop.model.graph import Quantity
 
 MAX_CANDIDATES = 3000  # formula cells considered outside a table
 

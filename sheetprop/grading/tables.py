@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from sheetprop.cells import Ref
 from sheetprop.grading.dependencies import Dependencies
-from sheetprop.engines.openbook import Formula, StudentBook
+from sheetprop.grading.readbook import Formula, StudentBook
 
 MIN_ROWS = 2  # the first row and one update
 HEADER_GAP = 3  # rows between the header and the first row that may hold notes (formula texts)

@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from sheetprop.writing import layout as L
 from sheetprop.files import InputError, read_text
 from sheetprop.limits import MAX_SPEC_BYTES, MAX_YAML_ALIASES
+from sheetprop.model import budget
 from sheetprop.model.network import Spec, SpecError
 from sheetprop.model.validate import KEYS, MAX_SWEEP, did_you_mean, validate
 
@@ -152,9 +152,9 @@ def load_yaml(text: str, where: str) -> Any:
 
 
 def count_formulas(spec: Spec, training: bool = True) -> int:
-    """The formula cells of the spec's workbook (`sheetprop.writing.layout.count_formulas`)."""
-    return L.count_formulas(spec.sizes, [l.activation for l in spec.layers[1:]], spec.bias_modes, spec.batch_size,
-                            spec.n_updates, spec.train_biases, training, len(spec.etas))
+    """The formula cells of the spec's workbook (`sheetprop.model.budget.count_formulas`)."""
+    return budget.count_formulas(spec.sizes, [l.activation for l in spec.layers[1:]], spec.bias_modes,
+                                  spec.batch_size, spec.n_updates, spec.train_biases, training, len(spec.etas))
 
 
 def check_budget(spec: Spec, max_cells: int) -> None:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import random
 from collections.abc import Callable
 from functools import partial
 from typing import Any, NoReturn, TypeVar
 
-from sheetprop.writing import layout as L
-from sheetprop.model import ops
 from sheetprop.limits import MAX_FORMULA_CELLS
+from sheetprop.model import ops
+from sheetprop.model.budget import count_formulas
+from sheetprop.model.initial import drawer
 from sheetprop.model.network import ETA_DIGITS, Layer, Sample, Spec, SpecError
 
 ACTIVATIONS = tuple(ops.ACTIVATIONS)
@@ -143,8 +143,8 @@ def validate(raw: Any, where: str = "<spec>", default_name: str = "network",
         """The worked step alone (check_budget counts the Training rows once --epochs is known):
         absurd layers are refused before a weight is drawn or data of absurd width is read."""
         assert layers is not None
-        cells = L.count_formulas([l.size for l in layers], [l.activation for l in layers[1:]],
-                                 [l.bias for l in layers[1:]], batch_size, 0, bool(train_biases))
+        cells = count_formulas([l.size for l in layers], [l.activation for l in layers[1:]],
+                               [l.bias for l in layers[1:]], batch_size, 0, bool(train_biases))
         if cells > max_cells:
             c.fail("layers", f"this network makes about {cells:,} formula cells, over the limit of {max_cells:,}; "
                              f"use smaller layers, or raise the limit with --max-cells {cells}")
@@ -172,7 +172,7 @@ def validate(raw: Any, where: str = "<spec>", default_name: str = "network",
         m = len(data) if batch == "full" else 1 if batch == "online" else int(batch)
         if not c.field(lambda: budget(m)):  # the worked step with the whole first batch
             layers = None
-    parameters = _parameters(c, raw, layers, draw or _drawer({})) if layers is not None else None
+    parameters = _parameters(c, raw, layers, draw or drawer({})) if layers is not None else None
     c.done()
     assert None not in (name, loss, layers, sweep, data, batch, reduction, epochs, parameters, train_biases)
     weights, biases = parameters  # type: ignore[misc]
@@ -303,26 +303,7 @@ def _init(c: _Checker, init) -> Callable[[int, int], float] | None:
     if checked["method"] == "uniform" and not checked["low"] < checked["high"]:  # type: ignore[operator]
         c.report("init.high", f"must be greater than init.low ({checked['low']})")
         return None
-    return _drawer(checked)
-
-
-def _drawer(init: dict) -> Callable[[int, int], float]:
-    method, decimals = init.get("method", "xavier"), init.get("decimals", 4)
-    low, high = init.get("low", -0.5), init.get("high", 0.5)
-    rng = random.Random(init.get("seed", 0))
-
-    def draw(fan_in: int, fan_out: int) -> float:
-        if method == "xavier":
-            limit = math.sqrt(6.0 / (fan_in + fan_out))
-            value = rng.uniform(-limit, limit)
-        elif method == "he":
-            limit = math.sqrt(6.0 / fan_in)
-            value = rng.uniform(-limit, limit)
-        else:
-            value = rng.uniform(low, high)
-        return round(value, decimals)
-
-    return draw
+    return drawer(checked)
 
 
 def _data(c: _Checker, raw_data, layers: list[Layer] | None, loss: str | None) -> list[Sample] | None:

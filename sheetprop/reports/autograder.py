@@ -236,11 +236,11 @@ def load_config(source: Path) -> tuple[Spec, BundleOptions]:
 
 def grade_submission(root: Path) -> dict:
     """results.json for the submission under `root` (Gradescope's layout)."""
-    from sheetprop.reports import text as reports
     from sheetprop.grading.batch import grade_files
     from sheetprop.grading.grade import GradeOptions
     from sheetprop.grading.locate import parse_map
     from sheetprop.model.reference import solve
+    from sheetprop.reports import text as reports
 
     start = time.monotonic()
     spec, options = load_config(root / "source")

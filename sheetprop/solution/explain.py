@@ -27,8 +27,8 @@ from typing import Callable, Sequence
 
 from sheetprop.model import ops
 from sheetprop.model.graph import Quantity
-from sheetprop.solution.notation import HTML, TEX
 from sheetprop.model.reference import Solution
+from sheetprop.solution.notation import HTML, TEX
 
 FORMATS = ("md", "html")
 PLACES = 9  # decimal places, as Mazur's tutorial prints its numbers (1.105905967)

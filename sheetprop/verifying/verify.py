@@ -14,16 +14,16 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
-from sheetprop.model import graph as G
-from sheetprop.writing import layout as L
-from sheetprop.model import reference as R
-from sheetprop.writing import training as T
 from sheetprop.cells import a1
+from sheetprop.engines.openbook import WorkbookError, check_container, load, sheet_cells
 from sheetprop.isolate import IsolationError, Job
 from sheetprop.limits import LIBREOFFICE_GRACE, VERIFY_MAX_MEMORY, VERIFY_TIMEOUT
-from sheetprop.engines.openbook import WorkbookError, check_container, load, sheet_cells
+from sheetprop.model import graph as G
+from sheetprop.model import reference as R
 from sheetprop.model.network import Sample, Spec, SpecError
 from sheetprop.model.spec import count_formulas, validate
+from sheetprop.writing import layout as L
+from sheetprop.writing import training as T
 from sheetprop.writing.workbook import ETA_CELL, SPEC_MARKER, SWEEP, SWEEP_TABLE, build, training_sheet
 
 

@@ -14,11 +14,11 @@ document properties that say only what the file is.
 from __future__ import annotations
 
 from sheetprop import __version__
-from sheetprop.writing import xlsx
 from sheetprop.model import graph as G
-from sheetprop.writing import layout as L
 from sheetprop.model import reference as R
 from sheetprop.model.network import Spec
+from sheetprop.writing import layout as L
+from sheetprop.writing import xlsx
 
 INSTRUCTIONS = "Instructions"
 # The BRIEF names four sections; "update" covers the gradients and the new values, and

@@ -7,9 +7,8 @@ name, its maths, and a live named formula per sample of the first batch). Every 
 cell carries the value the reference computes for it: the writer stores it as the cell's
 result, and verify compares the engine's value with it.
 
-`count_formulas` is the cell budget: what a spec's workbook will hold, counted from the
-network's shape before any weight is drawn (the Network sheet exactly, the Training sheet
-rows at most).
+Its cell budget, what a spec's workbook will hold counted from the network's shape before any
+weight is drawn, is `sheetprop.model.budget.count_formulas`: a test holds the two together.
 """
 
 from __future__ import annotations
@@ -17,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from sheetprop.cells import a1
 from sheetprop.model import graph as G
 from sheetprop.model import names as N
-from sheetprop.model import ops
 from sheetprop.model import reference as R
-from sheetprop.cells import a1
+from sheetprop.model.budget import N_CHECKS
 
 NETWORK = "Network"
 TRAINING = "Training"
@@ -32,7 +31,6 @@ TRAIN_FIRST_ROW = TRAIN_HEADER_ROW + 1
 SECTION_TITLES = {"forward": "2. Forward pass", "loss": "3. Loss", "backward": "4. Backward pass (chain rule)",
                   "gradients": "5. Gradients", "update": "6. Update"}
 PER_SAMPLE = ("forward", "loss", "backward")  # sections with a column per sample of the first batch
-N_CHECKS = 3
 
 
 @dataclass(slots=True)
@@ -206,23 +204,3 @@ def checks(sheet_layout: SheetLayout, first: R.Step, last: R.Step, loss_col: int
               "yes" if last.E_total < first.E_total else "no", what="check: loss went down")
     sheet.next()
     sheet_layout.cells.extend(sheet.layout.cells)
-
-
-def count_formulas(sizes: Sequence[int], activations: Sequence[str], bias_modes: Sequence[str], batch_size: int,
-                   n_updates: int, train_biases: bool, training: bool = True, sheets: int = 1) -> int:
-    """The formula cells of a spec's workbook: the Network sheet (with its checks) exactly, and
-    the Training sheet's rows as if every batch were full (the last mini-batch may be smaller).
-    `activations` and `bias_modes` are per non-input layer."""
-    neurons = sum(sizes[1:])
-    weights = sum(a * b for a, b in zip(sizes, sizes[1:]))
-    biases = sum(size if mode == "per_neuron" else 1 if mode == "shared" else 0
-                 for size, mode in zip(sizes[1:], bias_modes))
-    derivatives = sum(size for size, act in zip(sizes[1:], activations) if not ops.activation(act).layerwise)
-    trained = weights + (biases if train_biases else 0)
-    per_sample = 4 * neurons + derivatives + sizes[-1] + (1 if batch_size > 1 else 0)  # net, out, ∂E/∂out, δ, ∂out/∂net
-    network = batch_size * per_sample + 1 + 2 * (weights + biases)  # E_total, gradients, new values
-    if not training:
-        return network
-    row = 2 * trained + batch_size * (3 * neurons + 1) + 1  # parameters, net/out/δ and E per sample, E_total, gradients
-    sweep = 3 * sheets if sheets > 1 else 0  # the Sweep sheet's table: each η, its first and last loss
-    return network + N_CHECKS + sheets * (n_updates + 1) * row + sweep

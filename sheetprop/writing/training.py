@@ -15,12 +15,12 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Mapping
 
+from sheetprop.cells import column
 from sheetprop.model import graph as G
 from sheetprop.model import ops
 from sheetprop.model import reference as R
-from sheetprop.cells import column
-from sheetprop.writing.layout import TRAIN_FIRST_ROW, Cell
 from sheetprop.model.network import Spec
+from sheetprop.writing.layout import TRAIN_FIRST_ROW, Cell
 
 FOLDED = ("dE_dout", "dout_dnet", "E_o")  # quantities written inside the formulas that use them
 

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Callable, Collection, Iterator
 
 from sheetprop import __version__
+from sheetprop.cells import Ref, a1
 from sheetprop.model import graph as G
-from sheetprop.writing import layout as L
 from sheetprop.model import reference as R
+from sheetprop.model.network import Spec
+from sheetprop.writing import layout as L
 from sheetprop.writing import training as T
 from sheetprop.writing import xlsx
-from sheetprop.cells import Ref, a1
-from sheetprop.model.network import Spec
 
 SPEC_MARKER = "sheetprop spec (JSON):"
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Iterator
 
 from sheetprop import files
-from sheetprop.writing import layout as L
 from sheetprop.cells import a1
+from sheetprop.writing import layout as L
 
 STYLES = {
     "title": {"bold": True, "font_size": 14, "font_color": "#1F3864"},
