@@ -1,16 +1,17 @@
-"""Grade a folder of real students' workbooks and, given a manifest of their truth, measure the grader.
+"""Grade folders of real students' workbooks and, given manifests of their truth, measure the grader.
 
-    python benchmarks/grade_real.py ../shared/students [--manifest ../shared/students/manifest.json]
-                                    [--no-spec] [--engine ironcalc] [--details]
+    python benchmarks/grade_real.py ../shared/students ../shared/wild [--no-spec] [--engine ironcalc]
+                                    [--details]
 
 Each workbook is graded as `sheetprop check` grades it, each in a process of its own. With a
-manifest (a list of {file, spec, truth, training, …} as in ../shared/students/manifest.json)
-the measures of issue 10 are printed: quantities the student shows found at the right cell,
-status right, real mistakes flagged incorrect, right cells called incorrect, all-correct
-workbooks given full marks, row-per-iteration training tables checked, and the time per
-file. By default each file is graded against the spec its manifest entry describes (the
-assignment's network with the student's given values); with --no-spec the grader reads the
-network and its given values from the workbook, as `sheetprop check` does without --spec.
+manifest in the folder (`manifest.json`: a list of {file, spec, truth, training, …}) the
+measures are printed per folder: quantities the student shows found at the right cell, status
+right, real mistakes flagged incorrect, right cells called incorrect, all-correct workbooks
+given full marks, training tables checked, and the time per file with the slowest. By default
+each file is graded against the spec its manifest entry describes (the course assignment's
+network with the student's given values, or a spec in sheetprop's own format); with --no-spec
+the grader reads the network and its given values from the workbook, as `sheetprop check`
+does without --spec.
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ STATUS = {"ok": "correct", "cf": "carried_forward", "wrong": "incorrect"}
 
 
 def spec_of(entry: dict):
-    """The assignment's network (Mazur's 2-2-2 sigmoid, no biases, half SSE) with the student's values."""
+    """The spec of a manifest entry: sheetprop's own format, or the course assignment's network
+    (Mazur's 2-2-2 sigmoid, no biases, half SSE) with the student's values."""
     s = entry["spec"]
+    if "layers" in s:
+        return validate({"name": entry["file"], **s}, where=entry["file"])
     w = [s["initial_weights"][f"w{k}"] for k in range(1, 9)]
     return validate({
         "name": entry["file"], "layers": [2, 2, 2], "activation": "sigmoid", "bias": "none", "loss": "half_sse",
@@ -74,12 +78,14 @@ def measure(entries: list[dict], reports: dict, details: bool) -> dict:
         if all(t["status"] == "ok" for t in truth.values()):
             all_right_files += 1
             full_marks += report.error is None and report.score == report.max_score > 0
-        main = entry.get("training", {}).get("main")
+        training = entry.get("training") or {}
+        main = training.get("main", training if "iterations" in training else None)  # students' / wild's form
         if main and main.get("iterations", 0) > 1:
             tables += 1
             want = "correct" if main.get("agreement") == "exact" and all(
                 t["status"] == "ok" for t in truth.values()) else "incorrect"
-            got = [t for t in getattr(report, "training", []) if t.get("sheet") == main["sheet"]]
+            got = [t for t in getattr(report, "training", [])  # "iter 1..iter 3": a run over sheets from iter 1
+                   if t.get("sheet") == main["sheet"] or main["sheet"].startswith(f"{t.get('sheet')}..")]
             tables_checked += bool(got and got[0].get("status") == want)
     if details:
         print("\n".join(misses))
@@ -90,40 +96,46 @@ def measure(entries: list[dict], reports: dict, details: bool) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path)
-    parser.add_argument("--manifest", type=Path)
+    parser.add_argument("folders", type=Path, nargs="+")
     parser.add_argument("--no-spec", action="store_true", help="let the grader read the network from each workbook")
     parser.add_argument("--engine", default="ironcalc")
     parser.add_argument("--details", action="store_true", help="list every quantity the grader got wrong")
     args = parser.parse_args()
-    manifest = args.manifest or (args.folder / "manifest.json")
-    entries = json.loads(manifest.read_text()) if manifest.is_file() else [
-        {"file": p.name} for p in sorted(args.folder.glob("*.xlsx"))]
     options = GradeOptions(engine=args.engine, timeout=CHECK_TIMEOUT, max_memory=CHECK_MAX_MEMORY)
-    reports, seconds = {}, {}
-    start = time.perf_counter()
-    for entry in entries:  # one at a time, so that each file's time is its own
-        spec = None if args.no_spec or "spec" not in entry else spec_of(entry)
-        began = time.perf_counter()
-        report, = grade_files([args.folder / entry["file"]], spec, options, jobs=1)
-        seconds[entry["file"]] = time.perf_counter() - began
-        reports[entry["file"]] = report
-    total = time.perf_counter() - start
-    for name, report in reports.items():
-        print(f"{name:<24} {report.score:g}/{report.max_score:g}  {seconds[name]:5.2f} s"
-              + (f"  error: {report.error}" if report.error else ""))
-    print(f"time: {total:.1f} s for {len(entries)} files; median {statistics.median(seconds.values()):.2f} s, "
-          f"slowest {max(seconds.values()):.2f} s")
-    if all("truth" in e for e in entries):
-        m = measure(entries, reports, args.details)
-        pct = lambda a, b: f"{100 * a / b:.1f}%" if b else "-"  # noqa: E731
-        print(f"quantities the student shows, found at the right cell: {m['found']}/{m['shown']} ({pct(m['found'], m['shown'])})")
-        print(f"status right (correct / carried forward / incorrect):  {m['status_right']}/{m['shown']} "
-              f"({pct(m['status_right'], m['shown'])})")
-        print(f"real mistakes flagged incorrect:                       {m['flagged']} of {m['mistakes']}")
-        print(f"right cells called incorrect:                          {m['false_alarms']}")
-        print(f"all-correct workbooks given full marks:                {m['full_marks']} of {m['all_right_files']}")
-        print(f"row-per-iteration training tables checked:             {m['tables_checked']} of {m['tables']}")
+    everything: dict[str, float] = {}
+    for folder in args.folders:
+        manifest = folder / "manifest.json"
+        entries = json.loads(manifest.read_text()) if manifest.is_file() else [
+            {"file": p.name} for p in sorted(folder.glob("*.xlsx"))]
+        reports, seconds = {}, {}
+        for entry in entries:  # one at a time, so that each file's time is its own
+            spec = None if args.no_spec or "spec" not in entry else spec_of(entry)
+            began = time.perf_counter()
+            report, = grade_files([folder / entry["file"]], spec, options, jobs=1)
+            seconds[entry["file"]] = everything[f"{folder.name}/{entry['file']}"] = time.perf_counter() - began
+            reports[entry["file"]] = report
+        print(f"== {folder} ({len(entries)} files)")
+        for name, report in reports.items():
+            print(f"{name:<28} {report.score:g}/{report.max_score:g}  {seconds[name]:5.2f} s"
+                  + (f"  error: {report.error}" if report.error else ""))
+        slowest = max(seconds, key=seconds.__getitem__)
+        print(f"time: {sum(seconds.values()):.1f} s for {len(entries)} files; median "
+              f"{statistics.median(seconds.values()):.2f} s, slowest {seconds[slowest]:.2f} s ({slowest})")
+        if all("truth" in e for e in entries):
+            m = measure(entries, reports, args.details)
+            pct = lambda a, b: f"{100 * a / b:.1f}%" if b else "-"  # noqa: E731
+            print(f"quantities the student shows, found at the right cell: {m['found']}/{m['shown']} "
+                  f"({pct(m['found'], m['shown'])})")
+            print(f"status right (correct / carried forward / incorrect):  {m['status_right']}/{m['shown']} "
+                  f"({pct(m['status_right'], m['shown'])})")
+            print(f"real mistakes flagged incorrect:                       {m['flagged']} of {m['mistakes']}")
+            print(f"right cells called incorrect:                          {m['false_alarms']}")
+            print(f"all-correct workbooks given full marks:                {m['full_marks']} of {m['all_right_files']}")
+            print(f"training tables checked:                               {m['tables_checked']} of {m['tables']}")
+    if len(args.folders) > 1:
+        slowest = max(everything, key=everything.__getitem__)
+        print(f"== all: {len(everything)} files, median {statistics.median(everything.values()):.2f} s, "
+              f"slowest {everything[slowest]:.2f} s ({slowest})")
     sys.exit(0)
 
 

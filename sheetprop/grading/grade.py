@@ -124,7 +124,7 @@ def grade_file(path: str | Path, spec: Spec | None, options: GradeOptions = Grad
 
 def _grade(report: FileReport, book: StudentBook, results: Results, spec: Spec | None, options: GradeOptions,
            held: dict) -> None:
-    deps = Dependencies(book)
+    deps = Dependencies(book, results)
     tables = find_tables(book, deps)
     if spec is None:
         from sheetprop.grading.infer import infer_spec

@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sheetprop.cells import Ref, a1, parse_cell
+from sheetprop.grading.conventions import SPEC, Form
 from sheetprop.grading.readbook import Formula, StudentBook
-from sheetprop.grading.structure import locate_with_labels, value_near
+from sheetprop.grading.structure import label_text, locate_with_labels, value_near
 from sheetprop.grading.vocabulary import label_index, read_label
 
 
@@ -23,6 +24,7 @@ from sheetprop.grading.vocabulary import label_index, read_label
 class Location:
     cell: Ref
     how: str  # "name", "map", "label 'net h1' at Sheet1!A5", "structure"
+    form: Form = SPEC  # the form the student writes it in (`sheetprop.grading.conventions`)
 
     @property
     def ref(self) -> str:
@@ -51,14 +53,14 @@ def locate(book: StudentBook, names: list[str], cell_map: dict | None = None, *,
             found[name] = Location(cell, "map")
     if sol is not None and deps is not None:
         more = locate_with_labels(book, sol, deps, values or {}, {n: loc.cell for n, loc in found.items()}, table)
-        found.update((name, Location(cell, how)) for name, (cell, how) in more.items() if name in names)
+        found.update((name, Location(cell, how, form)) for name, (cell, how, form) in more.items() if name in names)
     taken = {loc.cell for loc in found.values()}
     index = label_index(names)
     order = {s: i for i, s in enumerate(book.sheets)}
     texts = sorted(((k, v) for k, v in book.cells.items() if isinstance(v, str) and not isinstance(v, Formula)),
                    key=lambda kv: (order.get(kv[0].sheet, 0), kv[0].row, kv[0].col))
     for label, text in texts:
-        labelled = read_label(text, index)
+        labelled = read_label(label_text(book, label, text), index)
         if labelled is None or labelled in found:
             continue
         spot = value_near(book, label, index)

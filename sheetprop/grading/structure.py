@@ -19,18 +19,20 @@ so the mirror images h1/h2 and o1/o2 are told apart by the weights each uses.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 from sheetprop.cells import Ref
-from sheetprop.grading.dependencies import Dependencies
+from sheetprop.grading import anchors
+from sheetprop.grading.conventions import SPEC, Form, forms
+from sheetprop.grading.dependencies import Dependencies, Sources
 from sheetprop.grading.readbook import Formula, StudentBook
 from sheetprop.grading.tables import Table
 from sheetprop.grading.vocabulary import label_index, read_label
 from sheetprop.model import reference as R
 from sheetprop.model.graph import Quantity
 
-MAX_CANDIDATES = 3000  # formula cells considered outside a table
+MAX_CANDIDATES = 1500  # formula cells considered outside a table, the nearest to the given values
 
 
 @dataclass
@@ -44,6 +46,25 @@ class Context:
     labels: dict[Ref, tuple[str, str]]  # value cell → (the name its label stands for, where the label is)
     found: dict[str, Ref]
     table: Table | None = None
+    sources: Sources | None = None  # what each formula leads back to, the found cells being stops
+    candidates: list[Ref] | None = None  # the formula cells a computed quantity may be in, in order
+    forms: dict[str, Form] = field(default_factory=dict)  # quantities written in another form than the spec's
+    closures: dict[str, set[str]] = field(default_factory=dict)  # what each rule is made of (`_closure`)
+
+    def place(self, name: str, cell: Ref) -> None:
+        """`name` is at `cell`."""
+        self.found[name] = cell
+        if self.sources is not None:
+            self.sources.add(cell)
+
+    def own(self) -> dict[str, float]:
+        """Every quantity from the student's own values found so far, each brought back to the spec's form."""
+        student = {}
+        for name, cell in self.found.items():
+            value = self.value(cell)
+            if value is not None:
+                student[name] = value / self.forms.get(name, SPEC).factor
+        return self.sol.own_values(student)
 
     def value(self, cell: Ref) -> float | None:
         raw = self.book.cells.get(cell)
@@ -56,28 +77,48 @@ class Context:
 def locate_structure(book: StudentBook, sol: R.Solution, deps: Dependencies, values, found: dict[str, Ref],
                      table: Table | None = None) -> dict[str, Ref]:
     """Where each quantity not in `found` is, by structure; returns only what it finds."""
-    return {name: cell for name, (cell, _how) in locate_with_labels(book, sol, deps, values, found, table).items()}
+    return {name: cell for name, (cell, _how, _form) in
+            locate_with_labels(book, sol, deps, values, found, table).items()}
 
 
 def locate_with_labels(book: StudentBook, sol: R.Solution, deps: Dependencies, values, found: dict[str, Ref],
-                       table: Table | None = None) -> dict[str, tuple[Ref, str]]:
-    """As `locate_structure`, with how each was found: "structure", or "structure, label 'h1' at Sheet1!J48"
-    when its label agrees."""
+                       table: Table | None = None) -> dict[str, tuple[Ref, str, Form]]:
+    """As `locate_structure`, with how each was found ("structure", or "structure, label 'h1' at
+    Sheet1!J48" when its label agrees) and the form it is written in (`sheetprop.grading.conventions`)."""
     ctx = Context(book, deps, values, sol, _labels(book, sol, table), dict(found), table)
     before = set(ctx.found)
-    for name, cell in _givens(ctx).items():
-        ctx.found[name] = cell
-    new = {name: cell for name, cell in ctx.found.items() if name not in before}
+    ctx.sources = Sources(deps, ctx.found.values())
+    for name, cell in anchors.first_layer(ctx).items():
+        ctx.place(name, cell)
+    later = {q.name for q in sol.graph if (q.kind == "param" and (q.layer or 0) > 1)
+             or (q.kind == "input" and (q.slot or 0) > 0)}  # anchored when their layer or sample is reached
+    for name, cell in anchors.scored(ctx, skip=later).items():
+        ctx.place(name, cell)
+    ctx.candidates = _candidates(ctx)
+    reached: set[tuple] = set()
     for q in sol.graph:
+        if q.kind == "net" and (q.layer, q.slot) not in reached:
+            reached.add((q.layer, q.slot))
+            for name, cell in anchors.layer(ctx, q.layer or 1, q.slot or 0).items():
+                ctx.place(name, cell)
+        if q.kind in ("E_o", "dE_dout") and ("target", q.slot) not in reached:
+            reached.add(("target", q.slot))
+            for name, cell in anchors.targets(ctx, q.slot or 0).items():
+                ctx.place(name, cell)
         if q.given or q.name in ctx.found:
             continue
         computed = _computed(ctx, q)
         if computed is not None:
-            ctx.found[q.name] = new[q.name] = computed
+            ctx.place(q.name, computed)
+    for name, cell in anchors.scored(ctx).items():  # givens no formula reached: by label and value alone
+        ctx.place(name, cell)
     hows = {}
-    for name, cell in new.items():
+    for name, cell in ctx.found.items():
+        if name in before:
+            continue
         label = ctx.labels.get(cell)
-        hows[name] = (cell, f"structure, {label[1]}" if label and label[0] == name else "structure")
+        hows[name] = (cell, f"structure, {label[1]}" if label and label[0] == name else "structure",
+                      ctx.forms.get(name, SPEC))
     return hows
 
 
@@ -85,6 +126,19 @@ def locate_with_labels(book: StudentBook, sol: R.Solution, deps: Dependencies, v
 
 MAX_RIGHT = 6  # columns to the right of a label where its value may sit
 MAX_DOWN = 3  # rows below a label (a header row over its values)
+
+
+MAX_GROUP = 12  # columns a header over a group of columns may span
+
+
+def label_text(book: StudentBook, cell: Ref, text: str) -> str:
+    """A label as the student wrote it, its first part included when a fraction is split over two
+    header rows (`𝛿C/` over a group of columns, `𝛿w_1` `𝛿w_2` under it)."""
+    for col in range(cell.col, max(-1, cell.col - MAX_GROUP), -1):
+        above = book.cells.get(Ref(cell.sheet, cell.row - 1, col))
+        if isinstance(above, str) and not isinstance(above, Formula) and above.strip():
+            return above.strip() + text.strip() if above.strip().endswith("/") else text
+    return text
 
 
 def is_value(raw) -> bool:
@@ -125,68 +179,11 @@ def _labels(book: StudentBook, sol: R.Solution, table: Table | None) -> dict[Ref
                     labels[Ref(table.sheet, row, col)] = (name, f"label {text!r} at {Ref(table.sheet, table.header, col)}")
     for cell, raw in book.cells.items():
         if isinstance(raw, str) and not isinstance(raw, Formula):
-            name = read_label(raw, index)
+            name = read_label(label_text(book, cell, raw), index)
             spot = value_near(book, cell, index) if name else None
             if name and spot is not None:
                 labels.setdefault(spot, (name, f"label {raw.strip()!r} at {cell}"))
     return labels
-
-
-# ---------------------------------------------------------------- given values
-
-
-def _givens(ctx: Context) -> dict[str, Ref]:
-    """Anchor the given values among the numbers the formulas consume."""
-    graph = ctx.sol.graph
-    wanted = [q for q in graph if q.given and q.name not in ctx.found]
-    table = ctx.table
-    leaves = _leaves(ctx)
-    params = set()
-    if table is not None:
-        params = {Ref(table.sheet, table.first, col) for col in table.params}
-        if table.eta is not None and "eta" not in ctx.found and "eta" in graph.quantities:
-            ctx.found["eta"] = table.eta
-    scores: list[tuple[float, str, Ref]] = []
-    for q in wanted:
-        if q.name in ctx.found:
-            continue
-        expected = ctx.sol.values[q.name]
-        for cell in leaves:
-            score = 0.0
-            if _label(ctx, cell) == q.name:
-                score += 10
-            value = ctx.value(cell)
-            if value is not None and _close(value, expected):
-                score += 4
-            if table is not None:
-                if q.kind == "param" and cell in params:
-                    score += 3
-                elif q.kind != "param" and cell not in params and cell.row == table.first:
-                    score += 1
-                elif q.kind == "param":
-                    score -= 5
-            if score >= 5:
-                scores.append((score, q.name, cell))
-    chosen: dict[str, Ref] = {}
-    taken = set(ctx.found.values())
-    for score, name, cell in sorted(scores, key=lambda s: (-s[0], s[2].row, s[2].col)):
-        if name not in chosen and cell not in taken:
-            chosen[name] = cell
-            taken.add(cell)
-    return chosen
-
-
-def _leaves(ctx: Context) -> list[Ref]:
-    """Cells that hold a given value: numbers the formulas use, typed or as a constant or a copy."""
-    table = ctx.table
-    cells = []
-    for cell, raw in ctx.book.cells.items():
-        if table is not None and (cell.sheet != table.sheet or cell.row != table.first):
-            continue
-        number = isinstance(raw, (int, float)) and not isinstance(raw, bool)
-        if (number and cell in ctx.deps.users) or ctx.deps.is_constant(cell) or ctx.deps.copy_of(cell) is not None:
-            cells.append(cell)
-    return cells
 
 
 # ---------------------------------------------------------------- computed quantities
@@ -201,34 +198,60 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
                 and weight.row == table.first:
             return Ref(table.sheet, table.first + 1, weight.col)
     expected = _expand(ctx, q)
-    own = ctx.sol.own_values({name: v for name, cell in ctx.found.items() if (v := ctx.value(cell)) is not None})
+    own = ctx.own()
     target = own.get(q.name)
-    stop = set(ctx.found.values())
+    others = [v for name, v in own.items() if name != q.name and name not in ctx.found and v]
+    spec = ctx.sol.spec
+    options = forms(q.kind, len(ctx.sol.graph.batch), spec.reduction) if target else []
+    assert ctx.sources is not None and ctx.candidates is not None
+    stop = ctx.sources.stop
     names_of = {cell: name for name, cell in ctx.found.items()}
-    best: tuple[float, Ref] | None = None
-    for cell in _candidates(ctx):
+    bits = ctx.sources.bits
+    wanted = bits(ctx.found[name] for name in expected if name in ctx.found)
+    outside_rule = ctx.sources.stop_mask & ~bits(ctx.found[n] for n in _closure(ctx, q) if n in ctx.found)
+    best: tuple[float, Ref, Form] | None = None
+    mask, labels = ctx.sources.mask, ctx.labels
+    for cell in ctx.candidates:
         if cell in stop:
             continue
-        used = {names_of[c] for c in ctx.deps.sources(cell, stop) if c in names_of}
+        sources = mask(cell)
+        if not sources & wanted:
+            continue  # uses none of the rule's inputs
+        labelled = labels.get(cell, ("",))[0] == q.name
+        if not labelled and sources & outside_rule:
+            continue  # uses what the rule does not: only a label could make it this quantity
+        used = {names_of[c] for c in ctx.sources.cells(sources & ctx.sources.stop_mask) if c in names_of}
         inside = len(used & expected)
         if not inside:
             continue
         share = inside / len(used | expected)  # how much of the rule's inputs, and only them
-        labelled = _label(ctx, cell) == q.name
+        fits = _fits(ctx, q, used)
         value = ctx.value(cell)
         right = value is not None and target is not None and _close(value, target)
-        if used <= expected:  # nothing the rule does not use: the value or the label decides
-            accept = right or labelled or share >= 0.6
+        form = SPEC if right or value is None else next(
+            (f for f in options if _close(value, f.factor * target)), None)  # type: ignore[operator]
+        if fits:  # what the rule is made of, and nothing else: the value or the label decides
+            accept = right or form is not None or labelled or (share >= 0.6 and not _another(value, others))
         else:  # it uses something the rule does not: only its label makes it this quantity (a mistake)
             accept = labelled and share >= 0.3
         if q.kind == "dnet_dout":  # ∂net/∂out is a weight: only a label tells the factor from a copy of it
             accept = accept and labelled
         if not accept:
             continue
-        score = 8 * share + 10 * labelled + 9 * right + 3 * (used <= expected)
+        score = 8 * share + 10 * labelled + 9 * right + 8 * (form is not None and not right) + 3 * fits
         if best is None or score > best[0]:
-            best = (score, cell)
-    return best[1] if best is not None else None
+            best = (score, cell, form or SPEC)
+    if best is None:
+        return None
+    if best[2] is not SPEC:
+        ctx.forms[q.name] = best[2]
+    return best[1]
+
+
+def _another(value: float | None, others: list[float]) -> bool:
+    """Is `value` what another quantity (made of the same inputs, say) comes to? Then a formula
+    with the structure of this one but not its value is that one, not this one done wrong."""
+    return value is not None and any(_close(value, v) for v in others)
 
 
 def _candidates(ctx: Context) -> list[Ref]:
@@ -243,6 +266,52 @@ def _candidates(ctx: Context) -> list[Ref]:
                                       for a in anchors), default=0))
         cells = cells[:MAX_CANDIDATES]
     return cells
+
+
+def _fits(ctx: Context, q: Quantity, used: set[str]) -> bool:
+    """Does a formula that uses the found quantities `used` compute what `q`'s rule is made of, and
+    nothing else? Each input of the rule must be used, or be computed from what is used (a student
+    who writes δ out in full rather than pointing at its cell); a given value not found in a cell of
+    its own may be typed into the formula; and each quantity used must be one of those, not one
+    more beside them (`out_h1` beside `out_o1` in a ∂E/∂out is a gradient's formula)."""
+    graph = ctx.sol.graph
+    if not used <= _closure(ctx, q):
+        return False
+    memo: dict[str, bool] = {}
+    reached: set[str] = set()
+
+    def covered(name: str) -> bool:
+        if name in used:
+            reached.add(name)
+            return True
+        if graph[name].given:
+            return name not in ctx.found
+        if name not in memo:
+            memo[name] = False  # a cycle covers nothing
+            memo[name] = _covers(graph[name], covered)
+        return memo[name]
+
+    return _covers(q, covered) and reached == used
+
+
+def _covers(q: Quantity, covered) -> bool:
+    if q.kind == "dout_dnet":  # σ'(net) = out(1 − out): either one is enough
+        return any(covered(x) for x in q.inputs)  # in order: out first
+    return bool(q.inputs) and all([covered(x) for x in q.inputs])  # every input visited
+
+
+def _closure(ctx: Context, q: Quantity) -> set[str]:
+    """Every quantity `q`'s rule is made of, directly or not."""
+    cache = ctx.closures
+    if q.name not in cache:
+        graph, todo, seen = ctx.sol.graph, list(q.inputs), set()
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(graph[name].inputs)
+        cache[q.name] = seen
+    return cache[q.name]
 
 
 def _expand(ctx: Context, q: Quantity) -> set[str]:

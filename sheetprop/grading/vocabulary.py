@@ -13,6 +13,7 @@ first. A label only ever supports what the structure of the formulas shows.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Iterable
 
 _SUBSCRIPTS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
@@ -20,8 +21,9 @@ _GREEK = {"δ": "delta", "Δ": "delta", "η": "eta", "ɳ": "eta", "ƞ": "eta", "
 
 
 def normalise(text: str) -> str:
-    """Lower case, letters and digits only: "∂E/∂w5" → "dedw5", "w5⁺" → "w5new", "NET_H1" → "neth1"."""
-    text = text.strip().translate(_SUBSCRIPTS)
+    """Lower case, letters and digits only: "∂E/∂w5" → "dedw5", "w5⁺" → "w5new", "NET_H1" → "neth1".
+    Mathematical letters are read as the letters they are drawn from ("𝛿w_1" is "δw_1")."""
+    text = unicodedata.normalize("NFKC", text.replace("⁺", "\0")).replace("\0", "⁺").strip().translate(_SUBSCRIPTS)
     for greek, word in _GREEK.items():
         text = text.replace(greek, word)
     text = re.sub(r"(⁺|\+|'|’|\*)\s*:?\s*$", " new", text)
@@ -90,13 +92,14 @@ def label_index(names: Iterable[str]) -> dict[str, str]:
     return {form: next(iter(who)) for form, who in owners.items() if len(who) == 1}
 
 
-_GRADIENT = re.compile(r"^(?:[∂dδ]\s*(?:e|loss)[\w.]*\s*/\s*[∂dδ]|e\s*[∂dδ]|[∂dδ])\s*(w|b)_?(\d+)$", re.IGNORECASE)
-_RATE = re.compile(r"^(?:η|ɳ|ƞ|ͷ|α|lr|l\.\s*r\.?|learning\s*rate)\s*[:=]?\s*(?:\(?\s*(?:η|ɳ|ƞ|ͷ|α)\s*\)?)?\s*[:=]?$",
-                   re.IGNORECASE)
+_GRADIENT = re.compile(r"^(?:[∂dδ]\s*(?:e|c|loss|cost)[\w.]*\s*/\s*[∂dδ]|e\s*[∂dδ]|[∂dδ])\s*(w|b)_?(\d+)$", re.IGNORECASE)
+_RATE = re.compile(r"^(?:η|ɳ|ƞ|ͷ|α|lr|l\.\s*r\.?|learning\s*rate|taxa\s*de\s*aprendizagem|학습률)\s*[:=]?\s*"
+                   r"(?:\(\s*(?:η|ɳ|ƞ|ͷ|α|k|lr|eta|alpha)\s*\))?\s*[:=]?$", re.IGNORECASE)
 
 
 def read_label(text: str, index: dict[str, str]) -> str | None:
     """The name a label stands for, if any: "δE_tot/δw5" → grad_w_5, "L.R" → eta, "a_h1" → out_h1."""
+    text = unicodedata.normalize("NFKC", text)
     compact = re.sub(r"\s+", "", text.strip().translate(_SUBSCRIPTS))
     m = _GRADIENT.match(compact)
     if m:
