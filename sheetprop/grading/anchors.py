@@ -65,16 +65,12 @@ def layer(ctx: Context, layer_: int, slot: int) -> dict[str, Ref]:
         return {}
     sources = _sources(nets[0])
     if all(x in ctx.found for x in sources):  # the feeding cells known: find the weights
-        xs = [ctx.found[x] for x in sources]
-        shapes = {}
-        for cell in {u for x in xs for u in ctx.deps.users.get(x, ())}:
-            if not _in_scope(ctx, cell):
-                continue
-            shape = _shape(ctx, cell, len(xs), leaves_only=False)
-            if shape is not None and all(sum(x in p for p in shape[0]) == 1 for x in xs):
-                shapes[cell] = shape
-        found = _assign(ctx, nets, list(shapes), shapes, xs)
-        return found[1] if found else {}
+        found = _fed_by(ctx, nets, [ctx.found[x] for x in sources])
+        if found is None and layer_ > 1:  # a net input made of the previous layer's net inputs (a slip)
+            below = [graph.of("net", neuron=graph[x].neuron, slot=slot) for x in sources]
+            if all(q is not None and q.name in ctx.found for q in below):
+                found = _fed_by(ctx, nets, [ctx.found[q.name] for q in below if q is not None], keep=sources)
+        return found or {}
     weights = _weights(nets[0])
     if layer_ == 1 and all(w in ctx.found for w in weights):  # the weights known: the inputs they multiply
         ws = [ctx.found[w] for w in weights]
@@ -174,6 +170,23 @@ def _leaves(ctx: Context) -> list[Ref]:
 
 
 # ---------------------------------------------------------------- reading net inputs
+
+
+def _fed_by(ctx: Context, nets: list, xs: list[Ref], keep: list[str] | None = None) -> dict[str, Ref] | None:
+    """The weights and biases of the net inputs `nets` that multiply the cells `xs`, one each."""
+    shapes = {}
+    for cell in {u for x in xs for u in ctx.deps.users.get(x, ())}:
+        if not _in_scope(ctx, cell):
+            continue
+        shape = _shape(ctx, cell, len(xs), leaves_only=False)
+        if shape is not None and all(sum(x in p for p in shape[0]) == 1 for x in xs):
+            shapes[cell] = shape
+    found = _assign(ctx, nets, list(shapes), shapes, xs)
+    if found is None:
+        return None
+    for name in keep or ():  # the cells fed in are not the sources the rule names
+        found[1].pop(name, None)
+    return found[1]
 
 
 def _weights(net) -> list[str]:
@@ -292,15 +305,29 @@ def _assign(ctx: Context, nets: list, group: list[Ref], shapes: dict, xs: list[R
                 found[bias_name] = bias
                 score += _fits(ctx, bias_name, bias)
             score += 2 * (ctx.labels.get(cell, ("",))[0] == net.name)
-        if len(set(found.values())) < len(found) - sum(1 for n in found if n.startswith("b_")):
-            continue  # a cell used as two weights
         if best is None or score > best[0]:
             best = (score, found)
     if best is None:
         return None
+    _drop_reused(ctx, best[1])
     for name, cell in zip(_sources(nets[0]), xs):
         best[1][name] = cell
     return best
+
+
+def _drop_reused(ctx: Context, found: dict[str, Ref]) -> None:
+    """A cell a student's formulas use as two weights (a slip: w7 written where w4 belongs) is the
+    weight its value fits; the other is left to be found where the layout puts it."""
+    by_cell: dict[Ref, list[str]] = {}
+    for name, cell in found.items():
+        if name.startswith("w_"):
+            by_cell.setdefault(cell, []).append(name)
+    for cell, names in by_cell.items():
+        if len(names) > 1:
+            keep = max(names, key=lambda n: (_fits(ctx, n, cell), -names.index(n)))
+            for name in names:
+                if name != keep:
+                    del found[name]
 
 
 def _partner(pairs: list[frozenset[Ref]], x: Ref) -> Ref | None:

@@ -66,6 +66,7 @@ class Item:
     found_by: str | None = None
     mistake: str | None = None  # the id of the diagnosed mistake
     stale: bool = False
+    form: str | None = None  # the convention it is written in ("as the negative, the t − o convention …")
 
 
 def close(a: float, b: float, tol: float) -> bool:
@@ -201,11 +202,15 @@ def judge_items(sol: R.Solution, book: StudentBook, found: dict[str, Location], 
     near = lambda a, b: close(a, b, tol)  # noqa: E731
     reads = {name: _read(book, found.get(name), results, tol, held) for name in sol.graph.names}
     defined = set(book.names)
+    factor = {name: loc.form.factor for name, loc in found.items()}
     student: dict[str, float] = {}
     for name, r in reads.items():
         if r.kind in ("number", "formula") and _is_number(r.value):
-            student[name] = float(r.value)
+            student[name] = float(r.value) / factor.get(name, 1.0)  # in the spec's form
     own = sol.own_values(student)
+    signs = {name: float(r.value) / (-1.0 if factor.get(name, 1.0) < 0 else 1.0) for name, r in reads.items()
+             if r.kind in ("number", "formula") and _is_number(r.value)}
+    own_scaled = sol.own_values(signs) if any(abs(f) != 1 for f in factor.values()) else None
     # An empty cell that a later formula refers to counts as 0 there: the second reading.
     empties = {name: 0.0 for name, r in reads.items() if r.kind == "empty"}
     own0 = sol.own_values({**student, **empties}) if empties else own
@@ -217,7 +222,8 @@ def judge_items(sol: R.Solution, book: StudentBook, found: dict[str, Location], 
             continue  # a factor the student folds into a later formula: not shown is no mistake
         section = sol.graph.section(name)
         item = Item(name, r.loc.ref if r.loc else None, "", sol.values[name], _plain(r.value),
-                    section=section, found_by=r.loc.how if r.loc else None)
+                    section=section, found_by=r.loc.how if r.loc else None,
+                    form=r.loc.form.text or None if r.loc else None)
         rule = None if sol.graph[name].given else sol.graph[name]
         if r.kind in ("absent", "empty"):
             item.status = "missing"
@@ -239,14 +245,17 @@ def judge_items(sol: R.Solution, book: StudentBook, found: dict[str, Location], 
             right = "" if near(r.value, sol.values[name]) else " (and it is not the right value)"
             item.diagnosis = (f"typed the number {r.value:g}{right}: write a formula that computes it from "
                               + ", ".join(_unique(rule.inputs)))
-        elif near(r.value, sol.values[name]):
+        elif near(_number(r) / factor.get(name, 1.0), sol.values[name]):
             item.status = "correct"
         elif rule is None:
             item.status = "incorrect"
             d = M.given_diagnosis(sol, name, _number(r), student, near)
             item.diagnosis, item.mistake = d.text, d.mistake
         else:
-            _judge(item, sol, rule, _number(r), own, own0, near, uses.get(name), set(student))
+            _judge(item, sol, rule, _number(r) / factor.get(name, 1.0), own, own0, near, uses.get(name), set(student),
+                   own_scaled)
+        if item.form:
+            item.diagnosis = _join(f"written {item.form}", item.diagnosis)
         if r.stale is not None:
             item.stale = True
             item.diagnosis = _join(item.diagnosis, f"the file stores {_plain(r.stale)!r} here but the formula gives "
@@ -271,12 +280,16 @@ def _points_at_a_number(book: StudentBook, cells: set[Ref] | None, found: Mappin
 
 
 def _judge(item: Item, sol: R.Solution, rule: Quantity, got: float, own, own0, near,
-           used: set[str] | None = None, shown: set[str] | frozenset[str] = frozenset()) -> None:
+           used: set[str] | None = None, shown: set[str] | frozenset[str] = frozenset(), own_scaled=None) -> None:
     mine = rule.apply(own)
     if not (mine is not None and near(got, mine)) and own0 is not own:
         with_zeros = rule.apply(own0)
         if with_zeros is not None and near(got, with_zeros):
             own, mine = own0, with_zeros
+    if not (mine is not None and near(got, mine)) and own_scaled is not None and rule.kind == "new":
+        scaled = rule.apply(own_scaled)  # an update with a gradient in a scaled form (no ½): its own step
+        if scaled is not None and near(got, scaled):
+            own, mine = own_scaled, scaled
     differing = [x for x in _unique(rule.inputs) if not near(own[x], sol.values[x])]
     if mine is not None and near(got, mine):
         item.status = "carried_forward"

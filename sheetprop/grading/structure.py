@@ -200,7 +200,8 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
     expected = _expand(ctx, q)
     own = ctx.own()
     target = own.get(q.name)
-    others = [v for name, v in own.items() if name != q.name and name not in ctx.found and v]
+    others = [v * f.factor for name, v in own.items() if name != q.name and name not in ctx.found and v
+              for f in (SPEC, *forms(ctx.sol.graph[name].kind, len(ctx.sol.graph.batch), ctx.sol.spec.reduction))]
     spec = ctx.sol.spec
     options = forms(q.kind, len(ctx.sol.graph.batch), spec.reduction) if target else []
     assert ctx.sources is not None and ctx.candidates is not None
@@ -218,9 +219,11 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
         if not sources & wanted:
             continue  # uses none of the rule's inputs
         labelled = labels.get(cell, ("",))[0] == q.name
-        if not labelled and sources & outside_rule:
-            continue  # uses what the rule does not: only a label could make it this quantity
+        if not labelled and sources & outside_rule and not (
+                target is not None and (v := ctx.value(cell)) is not None and _close(v, target)):
+            continue  # uses what the rule does not: only a label or the right value could make it this quantity
         used = {names_of[c] for c in ctx.sources.cells(sources & ctx.sources.stop_mask) if c in names_of}
+        used |= _aliases(ctx, q, sources & ~ctx.sources.stop_mask, used)
         inside = len(used & expected)
         if not inside:
             continue
@@ -231,9 +234,10 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
         form = SPEC if right or value is None else next(
             (f for f in options if _close(value, f.factor * target)), None)  # type: ignore[operator]
         if fits:  # what the rule is made of, and nothing else: the value or the label decides
-            accept = right or form is not None or labelled or (share >= 0.6 and not _another(value, others))
-        else:  # it uses something the rule does not: only its label makes it this quantity (a mistake)
-            accept = labelled and share >= 0.3
+            accept = right or form is not None or labelled or (share >= 0.6 and not _another(value, others)) \
+                or (q.kind == "net" and _all_weights(ctx, q, used))
+        else:  # it uses something the rule does not: its label, or its value with most of the inputs
+            accept = (labelled and share >= 0.3) or (right and share >= 0.6 and not _another(value, others))
         if q.kind == "dnet_dout":  # ∂net/∂out is a weight: only a label tells the factor from a copy of it
             accept = accept and labelled
         if not accept:
@@ -246,6 +250,40 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
     if best[2] is not SPEC:
         ctx.forms[q.name] = best[2]
     return best[1]
+
+
+def _all_weights(ctx: Context, q: Quantity, used: set[str]) -> bool:
+    """Does a net input's formula use every weight of its neuron? Then it is that neuron's net
+    input, whatever it multiplies them with (a net input of the layer below, say: a slip)."""
+    weights = [x for x in q.inputs if ctx.sol.graph[x].kind == "param" and x.startswith("w_")]
+    return bool(weights) and all(w in used for w in weights)
+
+
+def _aliases(ctx: Context, q: Quantity, leaves: int, used: set[str]) -> set[str]:
+    """The given values a formula takes from typed copies (`=D7+…`, D7 holding w1's 0.2 again):
+    each typed number it uses that holds, alone among the rule's given values not otherwise
+    used, the value of one of them."""
+    assert ctx.sources is not None
+    givens = [x for x in _closure(ctx, q) if ctx.sol.graph[x].given and x in ctx.found and x not in used]
+    if not leaves or not givens:
+        return set()
+    own = {x: ctx.value(ctx.found[x]) for x in givens}
+    found = set()
+    for cell in ctx.sources.cells(leaves):
+        value = ctx.value(cell)
+        if value is None:
+            continue
+        same = [x for x, v in own.items() if v is not None and _close(value, v)]
+        name = same[0] if len(same) == 1 else _nearest(ctx, cell, same)
+        if name is not None:
+            found.add(name)
+    return found
+
+
+def _nearest(ctx: Context, cell: Ref, names: list[str]) -> str | None:
+    """Of given values that hold the same number, the one alone in the same column as `cell`."""
+    column = [name for name in names if ctx.found[name].sheet == cell.sheet and ctx.found[name].col == cell.col]
+    return column[0] if len(column) == 1 else None
 
 
 def _another(value: float | None, others: list[float]) -> bool:
