@@ -200,8 +200,10 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
     expected = _expand(ctx, q)
     own = ctx.own()
     target = own.get(q.name)
+    graph = ctx.sol.graph
     others = [v * f.factor for name, v in own.items() if name != q.name and name not in ctx.found and v
-              for f in (SPEC, *forms(ctx.sol.graph[name].kind, len(ctx.sol.graph.batch), ctx.sol.spec.reduction))]
+              and not graph[name].given and graph[name].kind != "dnet_dout"  # a computed quantity's value
+              for f in (SPEC, *forms(graph[name].kind, len(graph.batch), ctx.sol.spec.reduction))]
     spec = ctx.sol.spec
     options = forms(q.kind, len(ctx.sol.graph.batch), spec.reduction) if target else []
     assert ctx.sources is not None and ctx.candidates is not None
