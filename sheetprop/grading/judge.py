@@ -216,10 +216,11 @@ def judge_items(sol: R.Solution, book: StudentBook, found: dict[str, Location], 
     own0 = sol.own_values({**student, **empties}) if empties else own
     items: list[Item] = []
     status_of: dict[str, Item] = {}
+    folded = {x for q in sol.graph if q.name in found for x in q.inputs}  # what a found formula takes in
     for name in sol.graph.names:
         r = reads[name]
-        if r.kind == "absent" and not essential(sol, name):
-            continue  # a factor the student folds into a later formula: not shown is no mistake
+        if r.kind == "absent" and (not essential(sol, name) or name in folded):
+            continue  # a factor (a gradient in its update) folded into a later formula: not shown is no mistake
         section = sol.graph.section(name)
         item = Item(name, r.loc.ref if r.loc else None, "", sol.values[name], _plain(r.value),
                     section=section, found_by=r.loc.how if r.loc else None,
