@@ -236,7 +236,7 @@ def _input_sets(ctx: Context, shapes: dict, n: int, m: int) -> list[tuple[Ref, .
             pairs = shapes[cell][0][:n]
             for side in itertools.product(*[sorted(p, key=_position) for p in pairs]):
                 found.add(frozenset(side))
-        return [tuple(sorted(s, key=_position)) for s in found][:64]
+        return sorted((tuple(sorted(s, key=_position)) for s in found), key=lambda xs: _position(xs[0]))[:64]
     by_cell: dict[Ref, list[Ref]] = {}
     for cell in cells:
         for pair in shapes[cell][0]:
@@ -250,7 +250,8 @@ def _input_sets(ctx: Context, shapes: dict, n: int, m: int) -> list[tuple[Ref, .
             if len(common) == n and all(len(p & common) == 1 for p in pairs_a) \
                     and all(len(p & common) == 1 for p in shapes[b][0] if len(p & common)):
                 counts[common] = counts.get(common, 0) + 1
-    return [tuple(sorted(s, key=_position)) for s, _ in sorted(counts.items(), key=lambda kv: -kv[1])][:16]
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], min(_position(c) for c in kv[0])))
+    return [tuple(sorted(s, key=_position)) for s, _ in ordered][:16]
 
 
 def _order_inputs(ctx: Context, net, xs: tuple[Ref, ...]) -> list[Ref]:

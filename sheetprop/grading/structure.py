@@ -29,6 +29,7 @@ from sheetprop.grading.dependencies import Dependencies, Sources
 from sheetprop.grading.readbook import Formula, StudentBook
 from sheetprop.grading.tables import Table
 from sheetprop.grading.vocabulary import label_index, read_label
+from sheetprop.model import ops
 from sheetprop.model import reference as R
 from sheetprop.model.graph import Quantity
 
@@ -110,8 +111,17 @@ def locate_with_labels(book: StudentBook, sol: R.Solution, deps: Dependencies, v
         computed = _computed(ctx, q)
         if computed is not None:
             ctx.place(q.name, computed)
+        elif q.kind == "out" and q.inputs and q.inputs[0] in ctx.found and \
+                ops.activation(sol.spec.layers[q.layer or 0].activation).passes_through:
+            ctx.found[q.name] = ctx.found[q.inputs[0]]  # no activation: the net input's cell is the output too
     for name, cell in anchors.scored(ctx).items():  # givens no formula reached: by label and value alone
         ctx.place(name, cell)
+    for q in sol.graph:  # a total of one term (one output, one sample) is that term's cell
+        if q.kind in ("E_total", "E_sample") and q.name not in ctx.found and len(q.inputs) == 1 \
+                and q.inputs[0] in ctx.found:
+            ctx.found[q.name] = ctx.found[q.inputs[0]]
+            if q.inputs[0] in ctx.forms:
+                ctx.forms[q.name] = ctx.forms[q.inputs[0]]
     hows = {}
     for name, cell in ctx.found.items():
         if name in before:
@@ -225,12 +235,11 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
                 target is not None and (v := ctx.value(cell)) is not None and _close(v, target)):
             continue  # uses what the rule does not: only a label or the right value could make it this quantity
         used = {names_of[c] for c in ctx.sources.cells(sources & ctx.sources.stop_mask) if c in names_of}
-        used |= _aliases(ctx, q, sources & ~ctx.sources.stop_mask, used)
         inside = len(used & expected)
         if not inside:
             continue
         share = inside / len(used | expected)  # how much of the rule's inputs, and only them
-        fits = _fits(ctx, q, used)
+        fits = _fits(ctx, q, used, sources & ~ctx.sources.stop_mask)
         value = ctx.value(cell)
         right = value is not None and target is not None and _close(value, target)
         form = SPEC if right or value is None else next(
@@ -261,33 +270,6 @@ def _all_weights(ctx: Context, q: Quantity, used: set[str]) -> bool:
     return bool(weights) and all(w in used for w in weights)
 
 
-def _aliases(ctx: Context, q: Quantity, leaves: int, used: set[str]) -> set[str]:
-    """The given values a formula takes from typed copies (`=D7+…`, D7 holding w1's 0.2 again):
-    each typed number it uses that holds, alone among the rule's given values not otherwise
-    used, the value of one of them."""
-    assert ctx.sources is not None
-    givens = [x for x in _closure(ctx, q) if ctx.sol.graph[x].given and x in ctx.found and x not in used]
-    if not leaves or not givens:
-        return set()
-    own = {x: ctx.value(ctx.found[x]) for x in givens}
-    found = set()
-    for cell in ctx.sources.cells(leaves):
-        value = ctx.value(cell)
-        if value is None:
-            continue
-        same = [x for x, v in own.items() if v is not None and _close(value, v)]
-        name = same[0] if len(same) == 1 else _nearest(ctx, cell, same)
-        if name is not None:
-            found.add(name)
-    return found
-
-
-def _nearest(ctx: Context, cell: Ref, names: list[str]) -> str | None:
-    """Of given values that hold the same number, the one alone in the same column as `cell`."""
-    column = [name for name in names if ctx.found[name].sheet == cell.sheet and ctx.found[name].col == cell.col]
-    return column[0] if len(column) == 1 else None
-
-
 def _another(value: float | None, others: list[float]) -> bool:
     """Is `value` what another quantity (made of the same inputs, say) comes to? Then a formula
     with the structure of this one but not its value is that one, not this one done wrong."""
@@ -308,24 +290,34 @@ def _candidates(ctx: Context) -> list[Ref]:
     return cells
 
 
-def _fits(ctx: Context, q: Quantity, used: set[str]) -> bool:
+def _fits(ctx: Context, q: Quantity, used: set[str], leaves: int = 0) -> bool:
     """Does a formula that uses the found quantities `used` compute what `q`'s rule is made of, and
     nothing else? Each input of the rule must be used, or be computed from what is used (a student
     who writes δ out in full rather than pointing at its cell); a given value not found in a cell of
-    its own may be typed into the formula; and each quantity used must be one of those, not one
-    more beside them (`out_h1` beside `out_o1` in a ∂E/∂out is a gradient's formula)."""
+    its own may be typed into the formula, and one found may be taken from a typed copy of it among
+    the formula's other numbers `leaves` (`=D7+…`, D7 holding w1's 0.2 again); and each quantity
+    used must be one of those, not one more beside them (`out_h1` beside `out_o1` in a ∂E/∂out is
+    a gradient's formula)."""
     graph = ctx.sol.graph
     if not used <= _closure(ctx, q):
         return False
     memo: dict[str, bool] = {}
     reached: set[str] = set()
+    copies = [(cell, ctx.value(cell)) for cell in ctx.sources.cells(leaves)] if leaves and ctx.sources else []
 
     def covered(name: str) -> bool:
         if name in used:
             reached.add(name)
             return True
         if graph[name].given:
-            return name not in ctx.found
+            if name not in ctx.found:
+                return True
+            value = ctx.value(ctx.found[name])
+            for k, (cell, copy) in enumerate(copies):
+                if copy is not None and value is not None and _close(copy, value):
+                    del copies[k]  # each typed copy stands for one given value
+                    return True
+            return False
         if name not in memo:
             memo[name] = False  # a cycle covers nothing
             memo[name] = _covers(graph[name], covered)
@@ -335,9 +327,11 @@ def _fits(ctx: Context, q: Quantity, used: set[str]) -> bool:
 
 
 def _covers(q: Quantity, covered) -> bool:
+    if not q.inputs:
+        return True  # a constant (the identity's derivative, 1)
     if q.kind == "dout_dnet":  # σ'(net) = out(1 − out): either one is enough
         return any(covered(x) for x in q.inputs)  # in order: out first
-    return bool(q.inputs) and all([covered(x) for x in q.inputs])  # every input visited
+    return all([covered(x) for x in q.inputs])  # every input visited
 
 
 def _closure(ctx: Context, q: Quantity) -> set[str]:

@@ -39,6 +39,7 @@ class Activation:
     losses: tuple[str, ...] | None = None  # the only losses it goes with (None: any)
     bounded01: bool = False  # outputs lie strictly between 0 and 1 (what bce and cross_entropy need)
     constant_derivative: bool = False  # the derivative is a constant (typing it is no mistake)
+    passes_through: bool = False  # out = net: one cell may hold both
 
     def layer_values(self, nets: Sequence[float]) -> list[float]:
         """The outputs of a whole layer."""
@@ -82,7 +83,7 @@ ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (
         "identity", lambda x: x, lambda out, net: 1.0,
         lambda net: net, lambda out, net: "1",
         "{net} (no activation)", "1", "no activation (out = net)",
-        aliases=("linear", "none"), constant_derivative=True),
+        aliases=("linear", "none"), constant_derivative=True, passes_through=True),
     Activation(
         "sigmoid", _sigmoid, lambda out, net: out * (1 - out),
         lambda net: f"1/(1+EXP(-{net}))", lambda out, net: f"{out}*(1-{out})",
