@@ -24,7 +24,7 @@ from sheetprop.grading.dependencies import Dependencies
 from sheetprop.grading.judge import STATUSES, Item, close, judge_items
 from sheetprop.grading.locate import locate
 from sheetprop.grading.readbook import Formula, StudentBook, read_book
-from sheetprop.grading.runs import TableCheck, check_table, pasted
+from sheetprop.grading.runs import TableCheck, check_run, check_table, pasted
 from sheetprop.grading.tables import Table, find_pasted, find_tables
 from sheetprop.jsonout import finite
 from sheetprop.limits import LIBREOFFICE_GRACE, MAX_CELLS, MAX_UNCOMPRESSED
@@ -149,6 +149,14 @@ def _grade(report: FileReport, book: StudentBook, results: Results, spec: Spec |
     report.score = round(sum(i.points for i in report.items), 6)
     near = lambda a, b: close(a, b, options.tol)  # noqa: E731
     checks: list[TableCheck] = []
+    located = {name: loc.cell for name, loc in found.items()}
+    if table is None or not _mostly_in(table, located, sol):  # blocks down a sheet, a sheet per update
+        from sheetprop.grading.iterations import find_run
+
+        run = find_run(book, deps, sol, located)
+        if run is not None:
+            factors = {name: loc.form.factor for name, loc in found.items()}
+            checks.append(check_run(run, book, results, sol, located, near, factors))
     for other in tables:
         if other is table:
             from sheetprop.grading.structure import locate_structure

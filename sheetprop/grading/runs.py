@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 from sheetprop.cells import Ref
 from sheetprop.grading.readbook import Formula, StudentBook
@@ -43,28 +43,53 @@ class TableCheck:
                 "loss": [[k, v] for k, v in sorted(self.loss.items())], "correct_loss": list(self.correct_loss)}
 
 
+@dataclass
+class Run:
+    """A training run laid out as one update repeated: update k's cells are update 0's, shifted."""
+
+    sheet: str  # where update 0 is
+    cell: str  # where the run starts, for the report
+    rows: int  # updates shown
+    shift: Callable[[Ref, int, str], Ref]  # where a quantity of update 0 (its cell, its name) is in update k
+    eta_cell: Callable[[int], Ref | None]  # the learning rate of update k
+
+
+def table_run(table: Table) -> Run:
+    """A row-per-iteration table as a run: one row down per update."""
+    return Run(table.sheet, str(Ref(table.sheet, table.first, min(table.columns or [0]))), table.rows,
+               lambda cell, k, name: _shifted(table, cell, k, name), table.eta_cell)
+
+
 def check_table(table: Table, book: StudentBook, values: Mapping, sol: R.Solution, found: Mapping[str, Ref],
-                close) -> TableCheck:
+                close, factors: Mapping[str, float] | None = None) -> TableCheck:
     """Judge every row of `table`; `found` holds where the first update's quantities are."""
+    return check_run(table_run(table), book, values, sol, found, close, factors)
+
+
+def check_run(run: Run, book: StudentBook, values: Mapping, sol: R.Solution, found: Mapping[str, Ref],
+              close, factors: Mapping[str, float] | None = None) -> TableCheck:
+    """Judge every update of `run`; `found` holds where the first update's quantities are, `factors`
+    the forms they are written in (a loss without its ½ is twice the spec's: `conventions`)."""
     graph = sol.graph
-    eta_cell = table.eta_cell(0)
+    factors = factors or {}
+    eta_cell = run.eta_cell(0)
     eta = _number(book, values, eta_cell) if eta_cell else None
-    check = TableCheck(table.sheet, eta, table.rows, "correct", cell=str(Ref(table.sheet, table.first, min(table.columns or [0]))))
+    check = TableCheck(run.sheet, eta, run.rows, "correct", cell=run.cell)
     located = {name: cell for name, cell in found.items() if name in graph.quantities}
     if not any(not graph[name].given and name != "E_total" for name in located):
         check.status = "unmatched"  # nothing computed is known to be in it: no verdict rather than a vacuous one
         return check
     batches = sol.spec.batches()
-    for k in range(table.rows):
+    for k in range(run.rows):
         batch = batches[k % len(batches)]
         student = {}
         for name, cell in located.items():
-            value = _number(book, values, _shifted(table, cell, k, name))
+            value = _number(book, values, run.shift(cell, k, name))
             if value is not None:
-                student[name] = value
+                student[name] = value / factors.get(name, 1.0)
         if k and len(batches) > 1:
-            student.update(_scheduled(sol, located, table, k, batch))
-        if "E_total" in located and "E_total" in student and _shifted(table, located["E_total"], k, "E_total") \
+            student.update(_scheduled(sol, located, run, k, batch))
+        if "E_total" in located and "E_total" in student and run.shift(located["E_total"], k, "E_total") \
                 in book.cells:
             check.loss[k] = student["E_total"]
         if check.first_wrong is not None or len(batch) != len(batches[0]):
@@ -72,12 +97,14 @@ def check_table(table: Table, book: StudentBook, values: Mapping, sol: R.Solutio
         own = sol.own_values(student)
         for name, cell in located.items():
             q = graph[name]
-            if q.given or (q.kind == "new" and k == table.rows - 1):
+            if q.given or (q.kind == "new" and k == run.rows - 1):
                 continue
-            got_cell = _shifted(table, cell, k, name)
+            got_cell = run.shift(cell, k, name)
             if got_cell not in book.cells:
                 continue  # a row that shows only some quantities (the new weights of a single update)
             got = _number(book, values, got_cell)
+            if got is not None:
+                got /= factors.get(name, 1.0)
             expected = q.apply(own)
             if expected is None:
                 continue
@@ -87,7 +114,10 @@ def check_table(table: Table, book: StudentBook, values: Mapping, sol: R.Solutio
                 check.first_wrong = {"update": k, "name": name, "cell": str(got_cell), "expected": expected,
                                      "got": shown}
                 break
-    check.correct_loss = _correct_run(sol, located, book, values, table)
+    check.correct_loss = _correct_run(sol, located, book, values, run.rows)
+    if "E_total" in factors:
+        check.loss = {k: v * factors["E_total"] for k, v in check.loss.items()}  # as the student shows it
+        check.correct_loss = [v * factors["E_total"] for v in check.correct_loss]
     return check
 
 
@@ -106,7 +136,7 @@ def _shifted(table: Table, cell: Ref, k: int, name: str) -> Ref:
     return cell
 
 
-def _scheduled(sol: R.Solution, located: Mapping[str, Ref], table: Table, k: int, batch: list[int]) -> dict:
+def _scheduled(sol: R.Solution, located: Mapping[str, Ref], run: Run, k: int, batch: list[int]) -> dict:
     """The inputs and targets of update k's samples, for those not in the table's own rows.
 
     Online and mini-batch runs move on to the next sample (or batch) at each update: a row whose
@@ -117,7 +147,7 @@ def _scheduled(sol: R.Solution, located: Mapping[str, Ref], table: Table, k: int
     for q in sol.graph:
         cell = located.get(q.name)
         if q.kind in ("input", "target") and q.slot is not None and q.slot < len(batch) and q.index is not None \
-                and (cell is None or _shifted(table, cell, k, q.name) == cell):
+                and (cell is None or run.shift(cell, k, q.name) == cell):
             sample = sol.spec.data[batch[q.slot]]
             values[q.name] = (sample.inputs if q.kind == "input" else sample.targets)[q.index]
     return values
@@ -140,7 +170,7 @@ def _raw(book: StudentBook, values: Mapping, cell: Ref):
 
 
 def _correct_run(sol: R.Solution, located: Mapping[str, Ref], book: StudentBook, values: Mapping,
-                 table: Table) -> list[float]:
+                 rows: int) -> list[float]:
     """E_total of the correct run, from the student's own first-row values and learning rate."""
     from dataclasses import replace
 
@@ -160,7 +190,7 @@ def _correct_run(sol: R.Solution, located: Mapping[str, Ref], book: StudentBook,
         targets = tuple(given.get(f"target_{lab}", t) for lab, t in zip(sol.graph.labels[-1], data[0].targets))
         data = [Sample(inputs, targets)]
     try:
-        run = replace(params.apply_to(spec), learning_rate=eta, data=tuple(data), epochs=max(1, table.rows - 1))
-        return R.losses(run, table.rows - 1)
+        spec_run = replace(params.apply_to(spec), learning_rate=eta, data=tuple(data), epochs=max(1, rows - 1))
+        return R.losses(spec_run, rows - 1)
     except (ValueError, ArithmeticError):  # a run that overflows has no curve to compare
         return []
