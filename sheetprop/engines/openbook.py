@@ -16,9 +16,8 @@ import codecs
 import functools
 import io
 import stat
-import warnings
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from sheetprop.errors import SheetpropError

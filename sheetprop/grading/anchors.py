@@ -23,6 +23,7 @@ import itertools
 from typing import TYPE_CHECKING
 
 from sheetprop.cells import Ref
+from sheetprop.grading.readbook import number
 from sheetprop.grading.terms import Term
 
 if TYPE_CHECKING:
@@ -163,8 +164,7 @@ def _leaves(ctx: Context) -> list[Ref]:
     for cell, raw in ctx.book.cells.items():
         if table is not None and (cell.sheet != table.sheet or cell.row != table.first):
             continue
-        number = isinstance(raw, (int, float)) and not isinstance(raw, bool)
-        if (number and cell in ctx.deps.users) or ctx.deps.is_constant(cell) or ctx.deps.copy_of(cell) is not None:
+        if (number(raw) is not None and cell in ctx.deps.users) or ctx.deps.is_constant(cell) or ctx.deps.copy_of(cell) is not None:
             cells.append(cell)
     return cells
 
@@ -205,7 +205,8 @@ def _shape(ctx: Context, cell: Ref, n: int, leaves_only: bool = True) -> tuple[l
     terms: list[Term] | None = ctx.deps.terms(cell)
     if not terms:
         return None
-    pairs, lone = [], []
+    pairs: list[tuple[Ref, ...]] = []
+    lone: list[tuple[Ref, ...]] = []
     for term in terms:
         if not term.plain or term.coef != 1 or len(term.cells) > 2:
             return None
@@ -220,8 +221,7 @@ def _shape(ctx: Context, cell: Ref, n: int, leaves_only: bool = True) -> tuple[l
 def _leaf(ctx: Context, cell: Ref) -> bool:
     deps = ctx.deps
     if not deps.is_formula(cell):
-        raw = ctx.book.cells.get(cell)
-        return isinstance(raw, (int, float)) and not isinstance(raw, bool)
+        return number(ctx.book.cells.get(cell)) is not None
     return deps.is_constant(cell) or deps.copy_of(cell) is not None
 
 

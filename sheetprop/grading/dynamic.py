@@ -251,12 +251,14 @@ def _area_text(text: str, host: Ref) -> Area | None:
     parts = ref.split(":")
     if len(parts) > 2 or not sheet:
         return None
-    corners = [_corner(p) for p in parts]
-    if any(c is None for c in corners):
+    first, last = _corner(parts[0]), _corner(parts[-1])
+    if first is None or last is None:
         return None
-    (r1, c1), (r2, c2) = corners[0], corners[-1]  # type: ignore[misc]
-    top, bottom = (0, LAST_ROW) if r1 is None else (min(r1, r2), max(r1, r2))
-    left, right = (0, LAST_COL) if c1 is None else (min(c1, c2), max(c1, c2))
+    (r1, c1), (r2, c2) = first, last
+    if (r1 is None) != (r2 is None) or (c1 is None) != (c2 is None):
+        return None
+    top, bottom = (0, LAST_ROW) if r1 is None or r2 is None else (min(r1, r2), max(r1, r2))
+    left, right = (0, LAST_COL) if c1 is None or c2 is None else (min(c1, c2), max(c1, c2))
     return Area(sheet, top, left, bottom, right)
 
 

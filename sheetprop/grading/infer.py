@@ -15,7 +15,7 @@ from typing import Mapping
 
 from sheetprop.cells import Ref
 from sheetprop.grading.dependencies import Dependencies
-from sheetprop.grading.readbook import Formula, StudentBook
+from sheetprop.grading.readbook import Formula, StudentBook, number
 from sheetprop.grading.tables import Table
 from sheetprop.model import reference as R
 from sheetprop.model.network import Sample, Spec
@@ -73,10 +73,7 @@ def with_given(spec: Spec, sol: R.Solution, given: Mapping[str, float]) -> Spec:
 
 def _number(book: StudentBook, values: Mapping, cell: Ref) -> float | None:
     raw = book.cells.get(cell)
-    value = values.get(cell.key) if isinstance(raw, Formula) else raw
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
+    return number(values.get(cell.key) if isinstance(raw, Formula) else raw)
 
 
 def _show(value: float | None) -> str:

@@ -8,6 +8,7 @@ over a range an engine would have to fill.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,22 @@ class CellCount:
 
 class Formula(str):
     """The text of a formula cell, with its leading `=`."""
+
+
+def number(value: object) -> float | None:
+    """A cell's value as a number: a number, or a number stored as text ("0", " 0.5") that
+    formulas use as one; None for anything else (a truth value, other text, an error)."""
+    if isinstance(value, bool) or isinstance(value, Formula):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            parsed = float(value.strip())
+        except ValueError:
+            return None
+        return parsed if math.isfinite(parsed) else None
+    return None
 
 
 @dataclass

@@ -10,12 +10,11 @@ student's own learning rate and given values.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from sheetprop.cells import Ref
-from sheetprop.grading.readbook import Formula, StudentBook
+from sheetprop.grading.readbook import Formula, StudentBook, number
 from sheetprop.grading.tables import Pasted, Table
 from sheetprop.model import reference as R
 
@@ -157,10 +156,7 @@ def _number(book: StudentBook, values: Mapping, cell: Ref | None) -> float | Non
     if cell is None:
         return None
     raw = book.cells.get(cell)
-    value = values.get(cell.key) if isinstance(raw, Formula) else raw
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
+    return number(values.get(cell.key) if isinstance(raw, Formula) else raw)
 
 
 def _raw(book: StudentBook, values: Mapping, cell: Ref):

@@ -18,7 +18,6 @@ so the mirror images h1/h2 and o1/o2 are told apart by the weights each uses.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -26,7 +25,7 @@ from sheetprop.cells import Ref
 from sheetprop.grading import anchors
 from sheetprop.grading.conventions import SPEC, Form, forms
 from sheetprop.grading.dependencies import Dependencies, Sources
-from sheetprop.grading.readbook import Formula, StudentBook
+from sheetprop.grading.readbook import Formula, StudentBook, number
 from sheetprop.grading.tables import Table
 from sheetprop.grading.vocabulary import label_index, read_label
 from sheetprop.model import ops
@@ -69,10 +68,7 @@ class Context:
 
     def value(self, cell: Ref) -> float | None:
         raw = self.book.cells.get(cell)
-        value = self.values.get(cell.key) if isinstance(raw, Formula) else raw
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            return None
-        return float(value)
+        return number(self.values.get(cell.key) if isinstance(raw, Formula) else raw)
 
 
 def locate_structure(book: StudentBook, sol: R.Solution, deps: Dependencies, values, found: dict[str, Ref],
@@ -102,6 +98,10 @@ def locate_with_labels(book: StudentBook, sol: R.Solution, deps: Dependencies, v
             reached.add((q.layer, q.slot))
             for name, cell in anchors.layer(ctx, q.layer or 1, q.slot or 0).items():
                 ctx.place(name, cell)
+            rest = {x for x in q.inputs if sol.graph[x].given} - set(ctx.found)
+            if rest:  # what the net inputs do not show: by label and value
+                for name, cell in anchors.scored(ctx, skip=set(sol.graph.givens) - rest).items():
+                    ctx.place(name, cell)
         if q.kind in ("E_o", "dE_dout") and ("target", q.slot) not in reached:
             reached.add(("target", q.slot))
             for name, cell in anchors.targets(ctx, q.slot or 0).items():
@@ -152,7 +152,7 @@ def label_text(book: StudentBook, cell: Ref, text: str) -> str:
 
 
 def is_value(raw) -> bool:
-    return isinstance(raw, Formula) or (isinstance(raw, (int, float)) and not isinstance(raw, bool))
+    return isinstance(raw, Formula) or number(raw) is not None
 
 
 def value_near(book: StudentBook, label: Ref, index: dict[str, str]) -> Ref | None:

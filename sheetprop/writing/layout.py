@@ -20,7 +20,6 @@ from sheetprop.cells import a1
 from sheetprop.model import graph as G
 from sheetprop.model import names as N
 from sheetprop.model import reference as R
-from sheetprop.model.budget import N_CHECKS
 
 NETWORK = "Network"
 TRAINING = "Training"
