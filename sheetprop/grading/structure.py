@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from sheetprop.cells import Ref
-from sheetprop.grading import anchors
+from sheetprop.grading import anchors, gaps
 from sheetprop.grading.conventions import SPEC, Form, forms
 from sheetprop.grading.dependencies import Dependencies, Sources
 from sheetprop.grading.readbook import Formula, StudentBook, number
@@ -87,6 +87,8 @@ def locate_with_labels(book: StudentBook, sol: R.Solution, deps: Dependencies, v
     ctx.sources = Sources(deps, ctx.found.values())
     for name, cell in anchors.first_layer(ctx).items():
         ctx.place(name, cell)
+    for name, cell in gaps.fill(ctx).items():  # a weight the net inputs never use, where its siblings are
+        ctx.place(name, cell)
     later = {q.name for q in sol.graph if (q.kind == "param" and (q.layer or 0) > 1)
              or (q.kind == "input" and (q.slot or 0) > 0)}  # anchored when their layer or sample is reached
     for name, cell in anchors.scored(ctx, skip=later).items():
@@ -114,6 +116,8 @@ def locate_with_labels(book: StudentBook, sol: R.Solution, deps: Dependencies, v
         elif q.kind == "out" and q.inputs and q.inputs[0] in ctx.found and \
                 ops.activation(sol.spec.layers[q.layer or 0].activation).passes_through:
             ctx.found[q.name] = ctx.found[q.inputs[0]]  # no activation: the net input's cell is the output too
+    for name, cell in gaps.fill(ctx).items():  # a cell whose formula matches no rule, where the layout puts it
+        ctx.place(name, cell)
     for name, cell in anchors.scored(ctx).items():  # givens no formula reached: by label and value alone
         ctx.place(name, cell)
     for q in sol.graph:  # a total of one term (one output, one sample) is that term's cell
