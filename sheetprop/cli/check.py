@@ -9,7 +9,7 @@ import click
 
 from sheetprop import __version__
 from sheetprop.cli.group import main
-from sheetprop.cli.params import (MIN_MEMORY, Finite, Seconds, Size, UserError, check_outputs, judging_options,
+from sheetprop.cli.params import (MIN_MEMORY, LearningRates, Seconds, Size, UserError, check_outputs, judging_options,
                                   load_checked, progress, read_input, read_points, submissions)
 from sheetprop.files import is_special, write_text
 from sheetprop.jsonout import dumps
@@ -22,8 +22,10 @@ from sheetprop.model.spec import load_spec, load_yaml
 @click.option("--spec", "spec_ref", help="The spec the exercise was made from (a file or a preset name). Without it "
                                        "the network and its given values are read from each workbook (the "
                                        "assignment's 2-2-2 sigmoid network, with or without biases).")
-@click.option("--eta", "eta", type=Finite(minimum=0, above=True), metavar="RATE",
-              help="The learning rate the exercise was set with, when it is not the spec's (generate --eta).")
+@click.option("--eta", "eta", type=LearningRates(), metavar="RATES",
+              help="The learning rate the exercise was set with when it is not the spec's, or the sweep of them "
+                   "(0.1,0.2,0.5,0.8,1,2: each training run is judged with its own, and the report says which "
+                   "are missing), as for generate --eta.")
 @click.option("--json", "as_json", is_flag=True, help="Print a list of reports, one per file, as JSON.")
 @click.option("--gradescope", type=click.Path(dir_okay=False, path_type=Path),
               help="Write Gradescope's autograder results.json here (one file only).")
@@ -49,7 +51,7 @@ from sheetprop.model.spec import load_spec, load_yaml
 @click.option("--max-cells", type=click.IntRange(min=1), default=MAX_CELLS, show_default=True,
               help="Refuse a workbook holding more cells than this (and a spec whose exercise would).")
 @click.option("-d", "--details", is_flag=True, help="With several files, list every quantity of every file.")
-def check(files: tuple[Path, ...], spec_ref: str | None, eta: float | None, as_json: bool, gradescope: Path | None, csv_path: Path | None,
+def check(files: tuple[Path, ...], spec_ref: str | None, eta: tuple[float, ...] | None, as_json: bool, gradescope: Path | None, csv_path: Path | None,
           html_path: Path | None, map_path: Path | None, points_path: Path | None, tol: float,
           carried_forward_credit: float, hardcoded_credit: float, engine: str, jobs: int, timeout: float,
           max_memory: int, max_size: int, max_cells: int, details: bool) -> None:
@@ -74,7 +76,7 @@ def check(files: tuple[Path, ...], spec_ref: str | None, eta: float | None, as_j
     if eta is not None and not spec_ref:
         raise UserError("--eta changes the learning rate of the spec: pass --spec too")
     files = submissions(files)
-    network = load_checked(spec_ref, max_cells=max_cells, training=False, etas=(eta,) if eta else None) \
+    network = load_checked(spec_ref, max_cells=max_cells, training=False, etas=eta) \
         if spec_ref else None
     if gradescope and len(files) != 1:
         raise UserError("--gradescope writes the results of one submission: pass one file")
@@ -125,8 +127,10 @@ def check(files: tuple[Path, ...], spec_ref: str | None, eta: float | None, as_j
 
 @main.command()
 @click.option("--spec", "spec_ref", required=True, help="The spec the exercise was made from (a file or a preset name).")
-@click.option("--eta", "eta", type=Finite(minimum=0, above=True), metavar="RATE",
-              help="The learning rate the exercise was set with, when it is not the spec's (generate --eta).")
+@click.option("--eta", "eta", type=LearningRates(), metavar="RATES",
+              help="The learning rate the exercise was set with when it is not the spec's, or the sweep of them "
+                   "(0.1,0.2,0.5,0.8,1,2: each training run is judged with its own, and the report says which "
+                   "are missing), as for generate --eta.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("autograder.zip"),
               show_default=True, help="The zip to upload as the assignment's autograder.")
 @click.option("--points", "points_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -148,7 +152,7 @@ def check(files: tuple[Path, ...], spec_ref: str | None, eta: float | None, as_j
 @click.option("--max-cells", type=click.IntRange(min=1), default=MAX_CELLS, show_default=True,
               help="Refuse a workbook holding more cells than this.")
 @click.option("--json", "as_json", is_flag=True, help="Print what the bundle holds as JSON.")
-def autograder(spec_ref: str, eta: float | None, output: Path, points_path: Path | None, map_path: Path | None, tests_by: str | None,
+def autograder(spec_ref: str, eta: tuple[float, ...] | None, output: Path, points_path: Path | None, map_path: Path | None, tests_by: str | None,
                visibility: str, tol: float, carried_forward_credit: float, hardcoded_credit: float, engine: str,
                timeout: float | None, max_memory: int, max_size: int, max_cells: int, as_json: bool) -> None:
     """Write a Gradescope autograder (a zip) that grades each submitted workbook against SPEC.
@@ -165,7 +169,7 @@ def autograder(spec_ref: str, eta: float | None, output: Path, points_path: Path
     from sheetprop.model.reference import solve
     from sheetprop.reports.autograder import BundleOptions, write_bundle
 
-    network = load_checked(spec_ref, max_cells=max_cells, training=False, etas=(eta,) if eta else None)
+    network = load_checked(spec_ref, max_cells=max_cells, training=False, etas=eta)
     if output.suffix.lower() != ".zip" and not is_special(output):
         raise UserError(f"{output}: the autograder must end in .zip (Gradescope takes a zip)")
     check_outputs({"-o": output}, [Path(spec_ref), points_path, map_path])

@@ -11,7 +11,7 @@ network and its given values are read from the workbook (`sheetprop.grading.infe
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -23,7 +23,7 @@ from sheetprop.errors import one_line
 from sheetprop.grading.dependencies import Dependencies
 from sheetprop.grading.judge import STATUSES, Item, close, judge_items
 from sheetprop.grading.locate import locate
-from sheetprop.grading.readbook import Formula, StudentBook, read_book
+from sheetprop.grading.readbook import Formula, StudentBook, number, read_book
 from sheetprop.grading.runs import TableCheck, check_run, check_table, pasted
 from sheetprop.grading.tables import Table, find_pasted, find_tables
 from sheetprop.jsonout import finite
@@ -60,6 +60,7 @@ class FileReport:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # what was ignored, held back or assumed, in words
     training: list[dict] = field(default_factory=list)  # one entry per table (`runs.TableCheck.to_json`)
+    sweep: dict | None = None  # with a learning-rate sweep: {"rates", "covered", "missing"}
 
     @property
     def student(self) -> str:
@@ -88,7 +89,8 @@ class FileReport:
 
     def to_json(self) -> dict:
         return finite({"file": self.file, "score": self.score, "max_score": self.max_score, "error": self.error,
-                        "notes": self.notes, "items": [asdict(i) for i in self.items], "training": self.training})
+                        "notes": self.notes, "items": [asdict(i) for i in self.items], "training": self.training,
+                        **({"sweep": self.sweep} if self.sweep is not None else {})})
 
 
 # ---------------------------------------------------------------- one file
@@ -134,6 +136,10 @@ def _grade(report: FileReport, book: StudentBook, results: Results, spec: Spec |
     sol = R.solve(spec)
     table = main_table(tables, sol, results, book) if tables else None
     found = locate(book, sol.graph.names, dict(options.cell_map), sol=sol, deps=deps, values=results, table=table)
+    rate = _sweep_rate(spec, found, book, results)
+    if rate is not None and rate != sol.spec.learning_rate:  # a sweep: the first update is judged with its own η
+        sol = R.solve(replace(spec, learning_rate=rate, sweep=()))
+        found = locate(book, sol.graph.names, dict(options.cell_map), sol=sol, deps=deps, values=results, table=table)
     cells = {name: loc.cell for name, loc in found.items()}
     results, substituted = _substitute_broken(report, book, results, sol, cells, deps, options)
     names_of = {cell: name for name, cell in cells.items()}
@@ -172,6 +178,9 @@ def _grade(report: FileReport, book: StudentBook, results: Results, spec: Spec |
             checks.append(_check_other(other, table, book, results, sol, deps, found, near))
     checks += [pasted(p) for p in find_pasted(book, deps, tables)]
     report.training = [c.to_json() for c in checks]
+    if spec.sweep:
+        report.sweep = _coverage(spec, checks)
+        report.notes.append(_coverage_text(spec, report.sweep))
 
 
 def _substitute_broken(report: FileReport, book: StudentBook, results: Results, sol: R.Solution,
@@ -269,15 +278,40 @@ def _check_other(other: Table, main: Table | None, book: StudentBook, results: R
 
 
 def main_table(tables: list[Table], sol: R.Solution, results, book: StudentBook) -> Table:
-    """The table whose learning rate is the spec's, else the first with live formulas."""
-    eta = sol.values["eta"]
-    for table in tables:
-        cell = table.eta_cell(0)
-        raw = book.cells.get(cell) if cell else None
-        value = results.get(cell.key) if isinstance(raw, Formula) and cell else raw
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and close(float(value), eta, 1e-9):
-            return table
+    """The table whose learning rate is the spec's (the first of a sweep's, else any of them), else the first."""
+    rates = [sol.values["eta"], *sol.spec.etas]
+    for eta in rates:
+        for table in tables:
+            cell = table.eta_cell(0)
+            raw = book.cells.get(cell) if cell else None
+            value = number(results.get(cell.key) if isinstance(raw, Formula) and cell else raw)
+            if value is not None and close(value, eta, 1e-9):
+                return table
     return tables[0]
+
+
+def _sweep_rate(spec: Spec, found, book: StudentBook, results) -> float | None:
+    """With a learning-rate sweep, the rate of the sweep the first update found uses (None: no sweep,
+    or a rate that is none of them, which judging then calls wrong)."""
+    if not spec.sweep or "eta" not in found:
+        return None
+    cell = found["eta"].cell
+    raw = book.cells.get(cell)
+    value = number(results.get(cell.key) if isinstance(raw, Formula) else raw)
+    return next((rate for rate in spec.etas if value is not None and close(value, rate, 1e-9)), None)
+
+
+def _coverage(spec: Spec, checks: list[TableCheck]) -> dict:
+    """Which learning rates of the sweep the workbook's live training runs use, and which it lacks."""
+    used = [c.eta for c in checks if c.eta is not None and c.status in ("correct", "incorrect")]
+    covered = [rate for rate in spec.etas if any(close(rate, eta, 1e-9) for eta in used)]
+    return {"rates": list(spec.etas), "covered": covered, "missing": [r for r in spec.etas if r not in covered]}
+
+
+def _coverage_text(spec: Spec, sweep: dict) -> str:
+    show = lambda rates: ", ".join(spec.eta_text(r) for r in rates) or "none"  # noqa: E731
+    text = f"learning rates of the sweep with a training run here: {show(sweep['covered'])}"
+    return text + (f"; missing: {show(sweep['missing'])}" if sweep["missing"] else " (all of them)")
 
 
 def _notes(book: StudentBook, held: dict) -> list[str]:
