@@ -147,6 +147,7 @@ def _grade(report: FileReport, book: StudentBook, results: Results, spec: Spec |
     sources = {name: deps.sources(cell, stop) for name, cell in cells.items() if deps.is_formula(cell)}
     uses = {name: {names_of[c] for c in traced if c in names_of} for name, traced in sources.items()}
     report.items = judge_items(sol, book, found, results, options, held, uses, sources)
+    _typed_in_formulas(report, found, book, deps, results, sol, options)
     for item in report.items:
         cell = cells.get(item.name)
         if cell in substituted and item.status != "error":
@@ -236,6 +237,25 @@ def _substitute_broken(report: FileReport, book: StudentBook, results: Results, 
             shown = ", ".join(f"{n} ({results.get(broken[n].key)})" for n in names)
             notes[user] = f"judged with the correct value in place of the error in {shown}"
     return merged, notes
+
+
+def _typed_in_formulas(report: FileReport, found, book: StudentBook, deps: Dependencies, results: Results,
+                       sol: R.Solution, options: GradeOptions) -> None:
+    """A number typed inside a formula (`=0.3775+0*w_1`) is `hardcoded`: recomputed with the given
+    values nudged, it does not move (`sheetprop.grading.hardcoded`)."""
+    from sheetprop.grading import hardcoded
+
+    suspected = hardcoded.suspects(report.items, found, book, deps, results)
+    if not suspected:
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="sheetprop-", dir=options.scratch) as folder:
+        hardcoded.confirm(suspected, found, book, results, sol, lambda copy: _evaluate(copy, options),
+                          Path(report.file), Path(folder))
+    for item in suspected:
+        if item.status == "hardcoded":
+            item.points = round(item.max_points * options.hardcoded_credit, 6)
 
 
 def _in_rows(table: Table, cell: Ref) -> bool:

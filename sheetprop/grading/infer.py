@@ -29,13 +29,19 @@ def infer_spec(book: StudentBook, deps: Dependencies, values: Mapping, table: Ta
     from sheetprop.grading.structure import locate_structure
 
     best: tuple[int, Spec, dict[str, Ref]] | None = None
-    for shape in SHAPES:
-        template = load_spec(shape)
-        sol = R.solve(template)
-        found = locate_structure(book, sol, deps, values, {}, table)
-        given = {name: v for name, cell in found.items() if sol.graph[name].given
-                 and (v := _number(book, values, cell)) is not None}
-        spec = with_given(template, sol, given)
+    read = _read(book, deps, values)
+    for shape in (*SHAPES, None):
+        if shape is None:  # the network the formulas show, whatever its shape
+            if read is None:
+                continue
+            spec = read[0]
+        else:
+            template = load_spec(shape)
+            sol = R.solve(template)
+            found = locate_structure(book, sol, deps, values, {}, table)
+            given = {name: v for name, cell in found.items() if sol.graph[name].given
+                     and (v := _number(book, values, cell)) is not None}
+            spec = with_given(template, sol, given)
         sol = R.solve(spec)
         found = locate_structure(book, sol, deps, values, {}, table)
         student = {name: v for name, cell in found.items() if (v := _number(book, values, cell)) is not None}
@@ -52,9 +58,32 @@ def infer_spec(book: StudentBook, deps: Dependencies, values: Mapping, table: Ta
     givens = ", ".join(f"{name} = {_show(_number(book, values, found[name]))} ({found[name]})"
                        for name in R.solve(spec).graph.givens if name in found)
     biases = "with biases" if any(b is not None for b in spec.biases) else "no biases"
-    text = (f"no spec given: assumed the assignment's network, {'-'.join(map(str, spec.sizes))} sigmoid, {biases}, "
-            f"loss ½Σ(t − o)²; given values read from the workbook: {givens or 'none found'}")
+    if read is not None and spec is read[0]:
+        where = "; ".join(f"{what} from {cell}" for what, cell in read[1].items())
+        activations = "/".join(dict.fromkeys(layer.activation for layer in spec.layers[1:]))
+        text = (f"no spec given: read the network from the workbook's formulas, {'-'.join(map(str, spec.sizes))} "
+                f"{activations}, {biases}, loss {spec.loss}, η = {spec.learning_rate:g}, {len(spec.data)} "
+                f"sample{'s' if len(spec.data) > 1 else ''} ({where}); given values: {givens or 'none found'}")
+    else:
+        text = (f"no spec given: assumed the assignment's network, {'-'.join(map(str, spec.sizes))} sigmoid, "
+                f"{biases}, loss ½Σ(t − o)²; given values read from the workbook: {givens or 'none found'}")
     return replace(spec, name="the workbook's own network", source="the workbook"), text
+
+
+def _read(book: StudentBook, deps: Dependencies, values: Mapping) -> tuple[Spec, dict[str, Ref]] | None:
+    """The network the formulas show (`sheetprop.grading.shape`), validated; None when none is read."""
+    from sheetprop.grading.shape import read_spec
+    from sheetprop.model.network import SpecError
+    from sheetprop.model.validate import validate
+
+    found = read_spec(book, deps, values)
+    if found is None:
+        return None
+    raw, where = found
+    try:
+        return validate({"name": "the workbook's own network", **raw}, where="the workbook"), where
+    except (SpecError, ValueError, ArithmeticError):
+        return None
 
 
 def with_given(spec: Spec, sol: R.Solution, given: Mapping[str, float]) -> Spec:
