@@ -153,9 +153,9 @@ def _first_layer(book: StudentBook, deps: Dependencies, value) -> tuple[list[lis
     n = len(inputs0)
     weight_sets = {frozenset(sides[c][1]) for c in nets}
     samples = [list(inputs0)]
-    for xs, others in groups[1:]:
-        if len(xs) == n and {frozenset(sides[c][1]) for c in others} == weight_sets:
-            samples.append(list(xs))
+    for inputs, others in groups[1:]:
+        if len(inputs) == n and {frozenset(sides[c][1]) for c in others} == weight_sets:
+            samples.append(list(inputs))
     samples.sort(key=lambda s: _place(s[0]))
     ordered = samples[0]
     weights, biases = [], []
