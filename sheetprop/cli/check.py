@@ -10,11 +10,11 @@ import click
 from sheetprop import __version__
 from sheetprop.cli.group import main
 from sheetprop.cli.params import (MIN_MEMORY, Finite, Seconds, Size, UserError, check_outputs, judging_options,
-                                  load_checked, progress, read_input, read_points, submissions)
+                                  load_checked, marking, progress, read_input, read_points, submissions)
 from sheetprop.files import is_special, write_text
 from sheetprop.jsonout import dumps
 from sheetprop.limits import CHECK_JOBS, CHECK_TIMEOUT, MAX_CELLS
-from sheetprop.model.spec import load_spec, load_yaml
+from sheetprop.model.spec import load_yaml
 
 
 @main.command()
@@ -67,8 +67,6 @@ def check(files: tuple[Path, ...], spec_ref: str | None, eta: float | None, as_j
     """
     from sheetprop.grading import grade as G
     from sheetprop.grading.batch import grade_files
-    from sheetprop.grading.locate import parse_map
-    from sheetprop.model.reference import solve
     from sheetprop.reports import text as reports_
 
     if eta is not None and not spec_ref:
@@ -81,16 +79,7 @@ def check(files: tuple[Path, ...], spec_ref: str | None, eta: float | None, as_j
     outputs = (("--csv", csv_path), ("--html", html_path), ("--gradescope", gradescope))
     check_outputs({option: p for option, p in outputs if p},
                    [*files, Path(spec_ref) if spec_ref else None, map_path, points_path])
-    # the first update worked out: a spec that overflows stops here
-    sol = solve(network or load_spec("mazur"))
-    names = sol.graph.names
-    cell_map = {}
-    if map_path:
-        try:
-            cell_map = parse_map(read_input(map_path, "map file (YAML)"), names, where=str(map_path))
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
-    points = read_points(points_path, sol, strict=network is not None) if points_path else {}
+    _, cell_map, points = marking(network, map_path, points_path)
     options = G.GradeOptions(tol=tol, points=points, carried_forward_credit=carried_forward_credit,
                              hardcoded_credit=hardcoded_credit, cell_map=cell_map, engine=engine, timeout=timeout,
                              max_memory=max_memory, max_uncompressed=max_size, max_cells=max_cells)

@@ -200,6 +200,24 @@ def read_points(path: Path, sol=None, strict: bool = True) -> dict[str, float]:
     return points
 
 
+def marking(spec, map_path: Path | None, points_path: Path | None) -> tuple:
+    """The first update worked out (a spec that overflows stops here; None: the assignment's network
+    read from each workbook, checked as Mazur's), the --map file's cells and the --points file's
+    points, checked against it: (solution, cell map, points)."""
+    from sheetprop.grading.locate import parse_map
+    from sheetprop.model.reference import solve
+
+    sol = solve(spec or load_spec("mazur"))
+    cell_map = {}
+    if map_path:
+        try:
+            cell_map = parse_map(read_input(map_path, "map file (YAML)"), sol.graph.names, where=str(map_path))
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    points = read_points(points_path, sol, strict=spec is not None) if points_path else {}
+    return sol, cell_map, points
+
+
 def submissions(files: tuple[Path, ...]) -> tuple[Path, ...]:
     """The files to grade: Excel's lock files (`~$bob.xlsx`, left beside a workbook that is open)
     skipped, each with a note."""
