@@ -106,11 +106,10 @@ def serve(spec_ref: str, eta: float | None, points_path: Path | None, map_path: 
     from sheetprop.serve.app import Settings, build_app
     from sheetprop.serve.grader import Grader
 
+    listener = _listen(host, port)
     uploads = Path(tempfile.mkdtemp(prefix="sheetprop-serve-"))
     grader = Grader(network, options, jobs, queue)  # forks before any thread of the server starts
-    listener = None
     try:
-        listener = _listen(host, port)
         grader.wait_ready()
         total = full_marks(sol, points)
         settings = Settings(assignment=network.name, total=total, max_upload=max_upload, uploads=uploads,
@@ -135,8 +134,7 @@ def serve(spec_ref: str, eta: float | None, points_path: Path | None, map_path: 
                 signal.signal(s, handler)
     finally:
         grader.close()
-        if listener is not None:
-            listener.close()
+        listener.close()
         shutil.rmtree(uploads, ignore_errors=True)
     click.echo("sheetprop serve: stopped", err=True)
 

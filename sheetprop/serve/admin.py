@@ -65,13 +65,14 @@ class Admin:
             await asyncio.sleep(WRONG_TOKEN_DELAY)
             return HTMLResponse(_sign_in("That is not the token this server was started with."), status_code=403)
         if not self.signed_in(request):
-            return HTMLResponse(_sign_in(), status_code=401)
+            return HTMLResponse(_sign_in())
         kept = await run_in_threadpool(self.keeper.all)
         return HTMLResponse(self._class_page(kept))
 
     async def gradebook(self, request: Request) -> Response:
         if not self.signed_in(request):
-            return HTMLResponse(_sign_in(action="../admin"), status_code=401)
+            return HTMLResponse(_sign_in(action="../admin"), status_code=401,
+                                headers={"WWW-Authenticate": "Bearer realm=\"sheetprop\""})
         latest = await run_in_threadpool(self.keeper.latest)
         return Response(csv_text(_reports(latest)), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": "attachment; filename=\"gradebook.csv\""})
@@ -96,7 +97,7 @@ class Admin:
         uploads = ("<h2>Every upload, newest first</h2>\n<table id=\"uploads\"><thead><tr><th>student</th>"
                    "<th>uploaded (UTC)</th><th>kept as</th><th>uploaded as</th><th>score</th></tr></thead>\n<tbody>"
                    + "\n".join(rows) + "</tbody></table>\n")
-        return page.replace("<body>\n", "<body>\n" + nav, 1).replace("</body>", uploads + "</body>", 1)
+        return page.replace("</h1>\n", "</h1>\n" + nav, 1).replace("</body>", uploads + "</body>", 1)
 
 
 def _reports(kept: list[Kept]):

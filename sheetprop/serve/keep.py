@@ -6,24 +6,22 @@ its report beside it, nothing ever overwritten.
 safe for a file name) and its report as that name plus `.json`. The file is written to a
 temporary name first and then linked to its own, which fails rather than replace a file of the
 same name: two uploads in the same second get `…_alice-smith-2.xlsx`. The folder is created
-private (0700): it holds students' work. `latest()` reads the reports back, the last upload of
-each student; the files stay what `sheetprop check DIR/*.xlsx` grades again.
+private (0700), and each file in it is readable by this user alone (0600): it holds students'
+work. `latest()` reads the reports back, the last upload of each student; the files stay what
+`sheetprop check DIR/*.xlsx` grades again.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import os
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sheetprop.files import write_text
 from sheetprop.grading.grade import FileReport, Item
 from sheetprop.jsonout import dumps
 from sheetprop.serve.upload import safe_name
@@ -55,12 +53,8 @@ class Keeper:
         who = safe_name(student, "anonymous")
         suffix = path.suffix.lower() if re.fullmatch(r"\.[a-z0-9]{1,5}", path.suffix.lower()) else ".xlsx"
         stem = f"{when:%Y%m%dT%H%M%SZ}_{who}"
-        fd, partial = tempfile.mkstemp(prefix=f".{stem}.", suffix=".part", dir=self.folder)  # 0600
+        partial = self._private(path.read_bytes())
         try:
-            with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
-                shutil.copyfileobj(src, out)
-                out.flush()
-                os.fsync(out.fileno())
             for n in itertools.count(1):
                 name = f"{stem}{'' if n == 1 else f'-{n}'}{suffix}"
                 try:
@@ -69,13 +63,25 @@ class Keeper:
                 except FileExistsError:
                     continue
         finally:
-            with contextlib.suppress(OSError):
-                os.unlink(partial)
+            os.unlink(partial)
         kept = Kept(who, when.isoformat(timespec="seconds"), name, original, report)
         record = {"student": kept.student, "uploaded": kept.uploaded, "file": name, "original": original,
-                  "report": report.to_json()}
-        write_text(self.folder / f"{name}.json", dumps(record, indent=1))
+                  "same_second": n, "report": report.to_json()}
+        os.replace(self._private(dumps(record, indent=1).encode()), self.folder / f"{name}.json")  # a name of its own
         return kept
+
+    def _private(self, data: bytes) -> str:
+        """A new file in the folder, readable by this user alone (0600), holding `data`, flushed to disk."""
+        fd, name = tempfile.mkstemp(prefix=".", suffix=".part", dir=self.folder)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            os.unlink(name)
+            raise
+        return name
 
     def all(self) -> list[Kept]:
         """Every kept upload with a readable report, oldest first."""
@@ -85,11 +91,12 @@ class Keeper:
                 if path.is_symlink() or path.stat().st_size > MAX_REPORT_BYTES:
                     continue
                 record = json.loads(path.read_text(encoding="utf-8"))
-                kept.append(Kept(str(record["student"]), str(record["uploaded"]), str(record["file"]),
-                                 str(record.get("original", "")), _report(record["report"])))
+                kept.append((str(record["uploaded"]), int(record.get("same_second", 1)),
+                             Kept(str(record["student"]), str(record["uploaded"]), str(record["file"]),
+                                  str(record.get("original", "")), _report(record["report"]))))
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # not one of ours, or damaged: the upload itself is still there
-        return sorted(kept, key=lambda k: (k.uploaded, k.file))
+        return [k for _, _, k in sorted(kept, key=lambda entry: entry[:2])]
 
     def latest(self) -> list[Kept]:
         """The last upload of each student (names compared without case), in the order of the students' names."""

@@ -53,7 +53,8 @@ ol.fix li { margin-bottom: 0.6em; } .why { color: #4e342e; } .name { color: #666
 .note, .notes { color: #555; font-size: 0.92em; }
 code { font-family: "DejaVu Sans Mono", monospace; font-size: 0.9em; background: #f0f2f4; padding: 0 0.2em; }
 .curves { display: flex; flex-wrap: wrap; gap: 1em; }
-figure { margin: 0; max-width: 320px; } figcaption { font-size: 12px; color: #444; }
+figure { margin: 0; width: 100%; max-width: 470px; } figcaption { font-size: 12px; color: #444; }
+figure svg { width: 100%; height: auto; }
 svg text { font: 11px system-ui, "DejaVu Sans", sans-serif; fill: #333; }
 table.answers { border-collapse: collapse; font-size: 0.88em; margin-top: 0.5em; }
 table.answers th, table.answers td { text-align: left; padding: 2px 8px; border-bottom: 1px solid #e6e6e6; }

@@ -89,7 +89,7 @@ def _all_answers(report: FileReport) -> str:
     rows = [f"<tr class=\"{_text(i.status)}\"><td>{_text(own_word(i))}</td><td><code>{_text(i.name)}</code></td>"
             f"<td>{_text(i.cell or '-')}</td><td>{_text(STATUS_WORDS.get(i.status, i.status))}</td>"
             f"<td>{_text(_number(i.got))}</td><td>{_text(_number(i.expected))}</td></tr>"
-            for i in report.items if not (i.section == "given" and i.status == "missing")]
+            for i in report.items if not (i.section == "given" and i.status in ("correct", "missing"))]
     return (f"<details><summary>All {len(rows)} answers</summary><table class=\"answers\"><thead><tr>"
             "<th>your word</th><th>quantity</th><th>cell</th><th>verdict</th><th>your value</th><th>expected</th>"
             "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></details>")
