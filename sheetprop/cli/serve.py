@@ -31,7 +31,8 @@ def cores() -> int:
 
 
 @main.command()
-@click.option("--spec", "spec_ref", required=True, help="The assignment's spec (a file or a preset name).")
+@click.option("--spec", "spec_ref", required=True, metavar="SPEC",
+              help="The assignment's spec (a file or a preset name).")
 @click.option("--eta", "eta", type=Finite(minimum=0, above=True), metavar="RATE",
               help="The learning rate the exercise was set with, when it is not the spec's (generate --eta).")
 @click.option("--points", "points_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -122,7 +123,7 @@ def serve(spec_ref: str, eta: float | None, points_path: Path | None, map_path: 
         click.echo(f"sheetprop serve: {network.name} ({total:g} points) on http://{shown}:{address[1]}/ "
                    f"({jobs} at a time, {queue} waiting at most; {kept}{admin}); Ctrl-C stops it", err=True)
         config = uvicorn.Config(app, log_level="info", proxy_headers=True, server_header=False,
-                                limit_concurrency=2 * (jobs + queue) + 16, timeout_graceful_shutdown=10)
+                                timeout_graceful_shutdown=10)
         server = uvicorn.Server(config)
         stops: list[int] = []
         previous = {s: signal.signal(s, lambda signum, frame: stops.append(signum))

@@ -3,7 +3,9 @@
 `GET /` is the page; `POST /check` takes one workbook and answers with the page and the
 student's view of it (`view.student_view_html`), or a refusal in a sentence: too large (413),
 no file (400), the upload took too long (408), the queue is full (503, "busy, try again in a
-minute", with Retry-After). A file that is no workbook is graded like any other and gets the
+minute", with Retry-After). An upload takes its place in the queue before its first byte is
+read, so that the disk holds at most `jobs + queue` uploads; one told "busy" is still read (and
+dropped), so that a client that is still sending reads the answer rather than a reset. A file that is no workbook is graded like any other and gets the
 sentence `sheetprop check` gives it. Every answer carries the page's security headers
 (`page.HEADERS`: the content security policy among them), and no answer names a path of this
 machine: the upload is called by the name the student gave it. The upload is deleted once it is
@@ -14,6 +16,7 @@ pages when a token is set.
 from __future__ import annotations
 
 import html
+import random
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -30,11 +33,12 @@ from sheetprop.serve.admin import Admin
 from sheetprop.serve.grader import Grader, GraderStopped
 from sheetprop.serve.keep import Keeper
 from sheetprop.serve.page import HEADERS, page, refusal
-from sheetprop.serve.upload import Upload, UploadProblem, discard, read_upload, size_text
+from sheetprop.serve.upload import (Upload, UploadProblem, discard, drain, read_upload, refuse_declared,
+                                    size_text)
 from sheetprop.serve.view import student_view_html
 
 BUSY = "The server is busy checking other workbooks: try again in a minute."
-BUSY_RETRY_AFTER = 60  # seconds, in the Retry-After header of a 503
+BUSY_RETRY_AFTER = (30, 90)  # seconds, the range of the Retry-After header of a 503
 UPLOAD_SECONDS = 120.0  # an upload that takes longer is refused (408)
 
 
@@ -66,9 +70,27 @@ def build_app(settings: Settings, grader: Grader) -> SecurityHeaders:
     async def home(request: Request) -> Response:
         return answer("")
 
+    def busy(message: str) -> HTMLResponse:
+        # "in a minute", spread over 30 to 90 s so that the clients told so do not all come back at once
+        return answer(refusal(message), 503, {"Retry-After": str(random.randint(*BUSY_RETRY_AFTER))})
+
     async def check(request: Request) -> Response:
         if request.method != "POST":
             return RedirectResponse(".", status_code=303)
+        try:
+            refuse_declared(request, settings.max_upload)
+        except UploadProblem as problem:
+            return answer(refusal(problem.message), problem.status)
+        if not grader.admit():  # a place for the upload from its first byte: disk used is bounded too
+            with anyio.move_on_after(settings.upload_seconds):
+                await drain(request, settings.max_upload)
+            return busy(BUSY)
+        try:
+            return await graded(request)
+        finally:
+            grader.release()
+
+    async def graded(request: Request) -> Response:
         try:
             with anyio.fail_after(settings.upload_seconds):
                 upload = await read_upload(request, settings.uploads, settings.max_upload)
@@ -83,15 +105,10 @@ def build_app(settings: Settings, grader: Grader) -> SecurityHeaders:
             if keeper and not upload.student:
                 return answer(refusal("Write your name or student id above, so that your instructor can find "
                                       "your upload."), 400)
-            if not grader.admit():
-                return answer(refusal(BUSY), 503, {"Retry-After": str(BUSY_RETRY_AFTER)})
             try:
                 report = shown(await grader.grade(upload.path), upload)
             except GraderStopped:
-                return answer(refusal("The server is stopping: try again in a minute."), 503,
-                              {"Retry-After": str(BUSY_RETRY_AFTER)})
-            finally:
-                grader.release()
+                return busy("The server is stopping: try again in a minute.")
             if keeper:
                 await run_in_threadpool(keeper.keep, upload.path, upload.student, upload.name, report)
         finally:

@@ -1,7 +1,7 @@
 """An upload read within limits: at most `limit` bytes, counted as they arrive, into a private folder.
 
-A request that says it is larger than the limit is refused before a byte of it is read; one
-that grows past it is refused as soon as it does (Starlette's multipart parser reads the
+A request that says it is larger than the limit is refused before a byte of it is read
+(`refuse_declared`); one that grows past it is refused as soon as it does (Starlette's multipart parser reads the
 stream we count; it is imported when a form is read). The form's one file is copied into a
 fresh folder of the server's private upload folder (mode 0700) under a safe version of the
 student's file name, so that what the grader says about it ("hw.csv: a text file, not an
@@ -28,6 +28,7 @@ FILE_FIELD = "workbook"
 NAME_FIELD = "student"
 MAX_NAME = 80  # characters of a student's name or id, and of a file name as shown
 _UNSAFE = re.compile(r"[^\w.\-]+")
+_TEMPORARY = re.compile(re.escape(tempfile.gettempdir().rstrip("/")) + r"/[^\s'\"),;:]+")
 
 
 class UploadProblem(Exception):
@@ -51,8 +52,10 @@ class Upload:
     student: str  # the name or id typed into the form ("" when there is none)
 
     def shown(self, text: str) -> str:
-        """`text` with the server's folder taken out: the file is called by the student's name for it."""
-        return text.replace(str(self.path), self.name).replace(str(self.path.parent), "")
+        """`text` with no path of the server: the file is called by the student's name for it, and any
+        other temporary file (an engine's copy) by its own name."""
+        text = text.replace(str(self.path), self.name).replace(str(self.path.parent), "")
+        return _TEMPORARY.sub(lambda found: Path(found[0]).name, text)
 
 
 def size_text(size: int) -> str:
@@ -86,16 +89,34 @@ async def _capped(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[by
         yield chunk
 
 
+def refuse_declared(request: Request, limit: int) -> None:
+    """`TooLarge` when the request says it is larger than `limit`: refused before a byte is read."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise TooLarge(limit)
+
+
+async def drain(request: Request, limit: int) -> None:
+    """Read the body and drop it (up to `limit` bytes), so that a client still sending reads the answer."""
+    from starlette.requests import ClientDisconnect
+
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit:
+                return
+    except ClientDisconnect:
+        pass
+
+
 async def read_upload(request: Request, root: Path, limit: int) -> Upload:
-    """The form's workbook, read into a new private folder under `root`; `UploadProblem` when it is
-    too large, missing or malformed."""
+    """The form's workbook, read into a new private folder under `root`; `UploadProblem` when it grows
+    larger than `limit`, is missing or malformed."""
     from starlette.concurrency import run_in_threadpool
     from starlette.datastructures import UploadFile
     from starlette.formparsers import MultiPartException, MultiPartParser
 
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise TooLarge(limit)
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise UploadProblem(400, "Send your workbook with the form on this page.")
     parser = MultiPartParser(request.headers, _capped(request.stream(), limit), max_files=1, max_fields=4,
