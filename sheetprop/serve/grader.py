@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from sheetprop.model.network import Spec
 
 READY = "ready"
+CLOSE_GRACE = 30.0  # seconds the broker has to stop its children and clean up when asked
 
 
 class GraderStopped(SheetpropError):
@@ -126,11 +127,13 @@ class Grader:
             self._ready.set()
 
     def close(self) -> None:
-        """Stop the broker (it stops the children at work and removes their files), then the reader."""
+        """Stop the broker: asked first, it stops the children at work and removes their files, and the
+        reader sees its end of the pipe close; one that does not stop within CLOSE_GRACE gets SIGTERM."""
         with contextlib.suppress(OSError):
             self._conn.send(None)
+        self._reader.join(CLOSE_GRACE)
         self._broker.stop()
-        self._reader.join(10)
+        self._reader.join(CLOSE_GRACE)
         self._conn.close()
 
 
