@@ -13,7 +13,7 @@ import click
 
 from sheetprop.engines import DEFAULT_ENGINE, ENGINES
 from sheetprop.files import InputError, check_writable, is_special, read_text, target
-from sheetprop.limits import MAX_FORMULA_CELLS, MAX_SPEC_BYTES
+from sheetprop.limits import CHECK_TIMEOUT, MAX_CELLS, MAX_FORMULA_CELLS, MAX_SPEC_BYTES
 from sheetprop.model.network import with_epochs
 from sheetprop.model.spec import MAX_SWEEP, SpecError, check_budget, load_spec, load_yaml, with_sweep
 from sheetprop.model.validate import same_rates
@@ -154,6 +154,23 @@ def judging_options(command):
     ]):
         command = option(command)
     return command
+
+
+def limit_options(timeout: str, memory: str, size: str, cells: str):
+    """The limits of grading one file (`check`, `autograder`, `serve`), each option with its help text:
+    --timeout, --max-memory, --max-size, --max-cells."""
+    def add(command):
+        for option in reversed([
+            click.option("--timeout", type=Seconds(), default=str(int(CHECK_TIMEOUT)), show_default=True, help=timeout),
+            click.option("--max-memory", type=Size(MIN_MEMORY, "grading needs at least"), default="2G",
+                         show_default=True, help=memory),
+            click.option("--max-size", type=Size(), default="100M", show_default=True, help=size),
+            click.option("--max-cells", type=click.IntRange(min=1), default=MAX_CELLS, show_default=True, help=cells),
+        ]):
+            command = option(command)
+        return command
+
+    return add
 
 
 def check_outputs(outputs: dict[str, Path], inputs: list[Path | None]) -> None:

@@ -13,8 +13,7 @@ from pathlib import Path
 import click
 
 from sheetprop.cli.group import main
-from sheetprop.cli.params import MIN_MEMORY, Finite, Seconds, Size, UserError, judging_options, load_checked, marking
-from sheetprop.limits import CHECK_TIMEOUT, MAX_CELLS
+from sheetprop.cli.params import Finite, Size, UserError, judging_options, limit_options, load_checked, marking
 
 SERVE_QUEUE = 100  # uploads waiting beyond those being graded: a class of 50 uploading at once all get graded
 TOKEN_VARIABLE = "SHEETPROP_ADMIN_TOKEN"
@@ -51,14 +50,10 @@ def cores() -> int:
                    "in a minute\" (HTTP 503).")
 @click.option("--max-upload", type=Size(), default="10M", show_default=True,
               help="Refuse an upload larger than this (HTTP 413) before it is stored.")
-@click.option("--timeout", type=Seconds(), default=str(int(CHECK_TIMEOUT)), show_default=True,
-              help="Seconds one upload may take to grade; a longer one gets an error.")
-@click.option("--max-memory", type=Size(MIN_MEMORY, "grading needs at least"), default="2G", show_default=True,
-              help="Memory grading one upload may use.")
-@click.option("--max-size", type=Size(), default="100M", show_default=True,
-              help="Refuse a workbook that expands to more than this once unzipped.")
-@click.option("--max-cells", type=click.IntRange(min=1), default=MAX_CELLS, show_default=True,
-              help="Refuse a workbook holding more cells than this.")
+@limit_options(timeout="Seconds one upload may take to grade; a longer one gets an error.",
+               memory="Memory grading one upload may use.",
+               size="Refuse a workbook that expands to more than this once unzipped.",
+               cells="Refuse a workbook holding more cells than this.")
 @click.option("--keep", "keep_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Keep every upload in this folder (created private), named by time and the student's name "
                    "or id, which the form then asks for.  [default: nothing is kept]")
