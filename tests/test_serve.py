@@ -227,6 +227,31 @@ def test_a_stopped_grader_is_a_503_not_a_500(books, tmp_path):
     assert answer.status_code == 503 and "try again in a minute" in result(answer.text)
 
 
+def test_a_grader_that_dies_unasked_says_so(books):
+    import threading
+
+    lost = threading.Event()
+    dying = Grader(SPEC, OPTIONS, jobs=1, queue=0)
+    dying.on_lost = lost.set
+    assert dying.wait_ready(120)
+    dying._broker.stop()  # as the out-of-memory killer would
+    assert lost.wait(60) and dying.lost
+    dying.close()
+    closed = Grader(SPEC, OPTIONS, jobs=1, queue=0)
+    closed.on_lost = lost.clear
+    closed.close()
+    assert lost.is_set() and not closed.lost  # stopped when asked: nothing is lost
+
+
+def test_a_hostile_sheet_name_is_shown_as_text(grader, tmp_path):
+    client, _ = client_for(grader, tmp_path)
+    hostile = "<img src=x onerror=alert(1)>"
+    path = workbook(tmp_path / "h.xlsx", Sheet(title=hostile, mistakes={"grad_w_5": "missing_brackets"}))
+    answer = upload(client, path)
+    assert verdict(answer.text) == "1 answer to fix"
+    assert "<img" not in answer.text and "&lt;img src=x onerror=alert(1)&gt;" in answer.text
+
+
 # ---------------------------------------------------------------- the page and its headers
 
 

@@ -120,6 +120,7 @@ def serve(spec_ref: str, eta: float | None, points_path: Path | None, map_path: 
         config = uvicorn.Config(app, log_level="info", proxy_headers=True, server_header=False,
                                 timeout_graceful_shutdown=10)
         server = uvicorn.Server(config)
+        grader.on_lost = lambda: setattr(server, "should_exit", True)  # uvicorn checks it between requests
         stops: list[int] = []
         previous = {s: signal.signal(s, lambda signum, frame: stops.append(signum))
                     for s in (signal.SIGINT, signal.SIGTERM)}
@@ -132,6 +133,9 @@ def serve(spec_ref: str, eta: float | None, points_path: Path | None, map_path: 
         grader.close()
         listener.close()
         shutil.rmtree(uploads, ignore_errors=True)
+    if grader.lost:
+        raise UserError("the grading process stopped unexpectedly (killed, or out of memory?), so the server "
+                        "stopped too: start it again")
     click.echo("sheetprop serve: stopped", err=True)
 
 

@@ -10,7 +10,9 @@ gets a report with `error` set). The server side asks `admit()` for a place firs
 `jobs + queue` uploads are already in hand: the caller answers "busy"), then awaits `grade(path)`.
 
 The broker dies with the server (Linux's parent-death signal, as every child of
-`sheetprop.isolate`), and its children with it; `close()` stops it in order.
+`sheetprop.isolate`), and its children with it; `close()` stops it in order. Should it die
+unasked (the kernel's out-of-memory killer), every upload waiting is answered "busy" and
+`on_lost` is called: the CLI stops the server then, for its service manager to start it again.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections import deque
 from dataclasses import replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from sheetprop.errors import SheetpropError
 from sheetprop.isolate import Job
@@ -48,6 +50,9 @@ class Grader:
 
     def __init__(self, spec: Spec, options: GradeOptions, jobs: int, queue: int):
         self.jobs, self.queue = max(1, jobs), max(0, queue)
+        self.on_lost: Callable[[], None] | None = None  # called (in a thread) if the broker dies unasked
+        self.lost = False
+        self._closing = False
         self.capacity = self.jobs + self.queue
         self._in_hand = 0
         self._ids = itertools.count()
@@ -56,7 +61,9 @@ class Grader:
         self._stopped = False
         self._ready = threading.Event()
         ours, theirs = multiprocessing.get_context("fork").Pipe(duplex=True)
-        self._broker = Job(_broker, theirs, ours, spec, options, self.jobs, what="the grader", daemon=False)
+        self._scratch = tempfile.mkdtemp(prefix="sheetprop-serve-grading-")  # removed here, whatever the broker's fate
+        self._broker = Job(_broker, theirs, ours, spec, options, self.jobs, self._scratch, what="the grader",
+                           daemon=False)
         theirs.close()
         self._conn = ours
         self._reader = threading.Thread(target=self._read, name="sheetprop-grader", daemon=True)
@@ -125,16 +132,22 @@ class Grader:
             for loop, future in waiting_all:
                 _call(loop, _fail, future)
             self._ready.set()
+            if not self._closing:
+                self.lost = True
+                if self.on_lost:
+                    self.on_lost()
 
     def close(self) -> None:
         """Stop the broker: asked first, it stops the children at work and removes their files, and the
         reader sees its end of the pipe close; one that does not stop within CLOSE_GRACE gets SIGTERM."""
+        self._closing = True
         with contextlib.suppress(OSError):
             self._conn.send(None)
         self._reader.join(CLOSE_GRACE)
         self._broker.stop()
         self._reader.join(CLOSE_GRACE)
         self._conn.close()
+        shutil.rmtree(self._scratch, ignore_errors=True)
 
 
 def _call(loop: asyncio.AbstractEventLoop, fn, *args) -> None:
@@ -152,12 +165,11 @@ def _fail(future: asyncio.Future) -> None:
         future.set_exception(GraderStopped("the grader has stopped"))
 
 
-def _broker(conn: Connection, other: Connection, spec: Spec, options: GradeOptions, jobs: int) -> None:
+def _broker(conn: Connection, other: Connection, spec: Spec, options: GradeOptions, jobs: int, scratch: str) -> None:
     """The broker's loop: paths come in, up to `jobs` children grade them, reports go out as they come."""
     from sheetprop.grading.batch import collect, start, warm_up
 
     other.close()  # the server's end: the broker sees EOF when the server is gone
-    scratch = tempfile.mkdtemp(prefix="sheetprop-serve-grading-")
     waiting: deque[tuple[int, str]] = deque()
     running: dict[int, tuple[Job, str]] = {}
     try:

@@ -119,7 +119,10 @@ SCRIPT = """
   });
   drop.addEventListener("drop", function (e) {
     e.preventDefault();
-    if (e.dataTransfer && e.dataTransfer.files.length) { input.files = e.dataTransfer.files; send(0); }
+    if (e.dataTransfer && e.dataTransfer.files.length) {
+      input.files = e.dataTransfer.files;
+      if (form.reportValidity()) { send(0); }
+    }
   });
 }());
 """
