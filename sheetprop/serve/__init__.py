@@ -9,6 +9,7 @@ open with a token (`admin`). `app` puts the page together (`page`) as a Starlett
 application, which the CLI serves with uvicorn.
 
 Imports: reports, grading and everything below them; Starlette and python-multipart (the
-`serve` extra) only in `app`, `upload` and `admin`, which nothing imports before the server
-is built. Never the CLI.
+`serve` extra) at the top of `app` and `admin` only, and inside `upload.read_upload`, so that
+the rest imports without them; uvicorn only in the CLI, which builds and runs the server.
+Never the CLI.
 """
