@@ -96,14 +96,15 @@ class Job:
     """A function running in a child process; `result()` waits for it."""
 
     def __init__(self, fn, *args, timeout: float | None = None, max_memory: int | None = None, what: str = "the job",
-                 **kwargs):
+                 daemon: bool = True, **kwargs):
+        """`daemon=False` for a child that starts children of its own (multiprocessing forbids a daemon that)."""
         self.what = what
         self.timeout = timeout
         self.max_memory = max_memory
         self.started = time.monotonic()
         self._recv, send = _FORK.Pipe(duplex=False)
         self._process = _FORK.Process(target=_child, args=(send, os.getpid(), fn, args, kwargs, max_memory),
-                                      daemon=True)
+                                      daemon=daemon)
         self._process.start()
         send.close()
 

@@ -87,8 +87,8 @@ def test_each_module_can_be_read_in_one_sitting():
 
 
 def test_the_layers_hold():
-    """pyproject.toml's import-linter contracts: the CLI over reports over grading and verify over the
-    engines over writing over the model over the plumbing; the engines know no model."""
+    """pyproject.toml's import-linter contracts: the CLI over the web server over reports over grading and
+    verify over the engines over writing over the model over the plumbing; the engines know no model."""
     done = subprocess.run([sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command; "
                            "sys.exit(lint_imports_command())", "--no-cache"], capture_output=True, text=True,
                           cwd=PACKAGE.parent)
@@ -100,7 +100,7 @@ def test_a_subpackage_per_job_each_saying_what_it_does():
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert len(top) <= MAX_TOP_MODULES, top
     packages = sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py"))
-    assert packages == ["cli", "engines", "grading", "model", "reports", "solution", "verifying", "writing"]
+    assert packages == ["cli", "engines", "grading", "model", "reports", "serve", "solution", "verifying", "writing"]
     for name in packages:
         doc = ast.get_docstring(ast.parse((PACKAGE / name / "__init__.py").read_text(encoding="utf-8")))
         assert doc and len(doc.splitlines()) >= 3, name
@@ -122,7 +122,8 @@ def test_activations_and_losses_are_named_in_ops_alone():
 
 def test_generate_starts_without_the_heavy_engines():
     code = ("import sys; from sheetprop import cli; "
-            "print(sorted(m for m in ('ironcalc', 'formulas', 'openpyxl', 'numpy') if m in sys.modules))")
+            "print(sorted(m for m in ('ironcalc', 'formulas', 'openpyxl', 'numpy', 'starlette', 'uvicorn') "
+            "if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=PACKAGE.parent)
     assert done.stdout.strip() == "[]"

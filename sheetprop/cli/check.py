@@ -9,12 +9,12 @@ import click
 
 from sheetprop import __version__
 from sheetprop.cli.group import main
-from sheetprop.cli.params import (MIN_MEMORY, LearningRates, Seconds, Size, UserError, check_outputs, judging_options,
-                                  load_checked, progress, read_input, read_points, submissions)
+from sheetprop.cli.params import (LearningRates, UserError, check_outputs, judging_options, limit_options,
+                                  load_checked, marking, progress, read_input, read_points, submissions)
 from sheetprop.files import is_special, write_text
 from sheetprop.jsonout import dumps
-from sheetprop.limits import CHECK_JOBS, CHECK_TIMEOUT, MAX_CELLS
-from sheetprop.model.spec import load_spec, load_yaml
+from sheetprop.limits import CHECK_JOBS
+from sheetprop.model.spec import load_yaml
 
 
 @main.command()
@@ -42,14 +42,10 @@ from sheetprop.model.spec import load_spec, load_yaml
 @judging_options
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=CHECK_JOBS, show_default=True,
               help="Files graded at once, each in a process of its own (one per core).")
-@click.option("--timeout", type=Seconds(), default=str(int(CHECK_TIMEOUT)), show_default=True,
-              help="Seconds one file may take; a file that takes longer gets an error and the others are graded.")
-@click.option("--max-memory", type=Size(MIN_MEMORY, "grading needs at least"), default="2G", show_default=True,
-              help="Memory one file may use (512M, 4G); a file that needs more gets an error.")
-@click.option("--max-size", type=Size(), default="100M", show_default=True,
-              help="Refuse a workbook that expands to more than this once unzipped (zip bombs).")
-@click.option("--max-cells", type=click.IntRange(min=1), default=MAX_CELLS, show_default=True,
-              help="Refuse a workbook holding more cells than this (and a spec whose exercise would).")
+@limit_options(timeout="Seconds one file may take; a file that takes longer gets an error and the others are graded.",
+               memory="Memory one file may use (512M, 4G); a file that needs more gets an error.",
+               size="Refuse a workbook that expands to more than this once unzipped (zip bombs).",
+               cells="Refuse a workbook holding more cells than this (and a spec whose exercise would).")
 @click.option("-d", "--details", is_flag=True, help="With several files, list every quantity of every file.")
 def check(files: tuple[Path, ...], spec_ref: str | None, eta: tuple[float, ...] | None, as_json: bool, gradescope: Path | None, csv_path: Path | None,
           html_path: Path | None, map_path: Path | None, points_path: Path | None, tol: float,
@@ -69,8 +65,6 @@ def check(files: tuple[Path, ...], spec_ref: str | None, eta: tuple[float, ...] 
     """
     from sheetprop.grading import grade as G
     from sheetprop.grading.batch import grade_files
-    from sheetprop.grading.locate import parse_map
-    from sheetprop.model.reference import solve
     from sheetprop.reports import text as reports_
 
     if eta is not None and not spec_ref:
@@ -83,16 +77,7 @@ def check(files: tuple[Path, ...], spec_ref: str | None, eta: tuple[float, ...] 
     outputs = (("--csv", csv_path), ("--html", html_path), ("--gradescope", gradescope))
     check_outputs({option: p for option, p in outputs if p},
                    [*files, Path(spec_ref) if spec_ref else None, map_path, points_path])
-    # the first update worked out: a spec that overflows stops here
-    sol = solve(network or load_spec("mazur"))
-    names = sol.graph.names
-    cell_map = {}
-    if map_path:
-        try:
-            cell_map = parse_map(read_input(map_path, "map file (YAML)"), names, where=str(map_path))
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
-    points = read_points(points_path, sol, strict=network is not None) if points_path else {}
+    _, cell_map, points = marking(network, map_path, points_path)
     options = G.GradeOptions(tol=tol, points=points, carried_forward_credit=carried_forward_credit,
                              hardcoded_credit=hardcoded_credit, cell_map=cell_map, engine=engine, timeout=timeout,
                              max_memory=max_memory, max_uncompressed=max_size, max_cells=max_cells)
@@ -143,14 +128,10 @@ def check(files: tuple[Path, ...], spec_ref: str | None, eta: tuple[float, ...] 
 @click.option("--visibility", type=click.Choice(["visible", "hidden", "after_due_date", "after_published"]),
               default="visible", show_default=True, help="When students see the tests' results.")
 @judging_options
-@click.option("--timeout", type=Seconds(), default=str(int(CHECK_TIMEOUT)), show_default=True,
-              help="Seconds one submission may take; a longer one scores 0 with a message.")
-@click.option("--max-memory", type=Size(MIN_MEMORY, "grading needs at least"), default="2G", show_default=True,
-              help="Memory one submission may use.")
-@click.option("--max-size", type=Size(), default="100M", show_default=True,
-              help="Refuse a workbook that expands to more than this once unzipped.")
-@click.option("--max-cells", type=click.IntRange(min=1), default=MAX_CELLS, show_default=True,
-              help="Refuse a workbook holding more cells than this.")
+@limit_options(timeout="Seconds one submission may take; a longer one scores 0 with a message.",
+               memory="Memory one submission may use.",
+               size="Refuse a workbook that expands to more than this once unzipped.",
+               cells="Refuse a workbook holding more cells than this.")
 @click.option("--json", "as_json", is_flag=True, help="Print what the bundle holds as JSON.")
 def autograder(spec_ref: str, eta: tuple[float, ...] | None, output: Path, points_path: Path | None, map_path: Path | None, tests_by: str | None,
                visibility: str, tol: float, carried_forward_credit: float, hardcoded_credit: float, engine: str,

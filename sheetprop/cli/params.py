@@ -13,7 +13,7 @@ import click
 
 from sheetprop.engines import DEFAULT_ENGINE, ENGINES
 from sheetprop.files import InputError, check_writable, is_special, read_text, target
-from sheetprop.limits import MAX_FORMULA_CELLS, MAX_SPEC_BYTES
+from sheetprop.limits import CHECK_TIMEOUT, MAX_CELLS, MAX_FORMULA_CELLS, MAX_SPEC_BYTES
 from sheetprop.model.network import with_epochs
 from sheetprop.model.spec import MAX_SWEEP, SpecError, check_budget, load_spec, load_yaml, with_sweep
 from sheetprop.model.validate import same_rates
@@ -156,6 +156,23 @@ def judging_options(command):
     return command
 
 
+def limit_options(timeout: str, memory: str, size: str, cells: str):
+    """The limits of grading one file (`check`, `autograder`, `serve`), each option with its help text:
+    --timeout, --max-memory, --max-size, --max-cells."""
+    def add(command):
+        for option in reversed([
+            click.option("--timeout", type=Seconds(), default=str(int(CHECK_TIMEOUT)), show_default=True, help=timeout),
+            click.option("--max-memory", type=Size(MIN_MEMORY, "grading needs at least"), default="2G",
+                         show_default=True, help=memory),
+            click.option("--max-size", type=Size(), default="100M", show_default=True, help=size),
+            click.option("--max-cells", type=click.IntRange(min=1), default=MAX_CELLS, show_default=True, help=cells),
+        ]):
+            command = option(command)
+        return command
+
+    return add
+
+
 def check_outputs(outputs: dict[str, Path], inputs: list[Path | None]) -> None:
     """Before any grading: an output must be writable, and neither an input nor the other output
     (symbolic links followed: the real files are compared)."""
@@ -198,6 +215,24 @@ def read_points(path: Path, sol=None, strict: bool = True) -> dict[str, float]:
         if problems:
             raise UserError("\n".join(f"{path}: {problem}" for problem in problems))
     return points
+
+
+def marking(spec, map_path: Path | None, points_path: Path | None) -> tuple:
+    """The first update worked out (a spec that overflows stops here; None: the assignment's network
+    read from each workbook, checked as Mazur's), the --map file's cells and the --points file's
+    points, checked against it: (solution, cell map, points)."""
+    from sheetprop.grading.locate import parse_map
+    from sheetprop.model.reference import solve
+
+    sol = solve(spec or load_spec("mazur"))
+    cell_map = {}
+    if map_path:
+        try:
+            cell_map = parse_map(read_input(map_path, "map file (YAML)"), sol.graph.names, where=str(map_path))
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    points = read_points(points_path, sol, strict=spec is not None) if points_path else {}
+    return sol, cell_map, points
 
 
 def submissions(files: tuple[Path, ...]) -> tuple[Path, ...]:

@@ -4,7 +4,8 @@
 core), each grading one file with `grade.grade_file` and nothing else. A file that takes
 longer than `options.timeout` seconds, needs more than `options.max_memory` bytes or
 crashes its child gets a report with `error` set, and the batch goes on; reports come
-back in the order of `paths`.
+back in the order of `paths`. `start` and `collect` grade one file the same way, for a caller
+that keeps its own queue (`sheetprop serve`).
 
 The children start from this process by fork, so they find the engine imported and, for
 a class, warmed up on the spec's own workbook (the first formulas run costs most). Their
@@ -42,20 +43,15 @@ def grade_files(paths: Sequence[str | Path], spec: Spec | None, options: GradeOp
     paths = list(paths)
     reports: list[FileReport | None] = [None] * len(paths)
     scratch = tempfile.mkdtemp(prefix="sheetprop-check-")
-    inner = replace(options, engine_in_child=False, scratch=scratch)
-    limit = options.timeout
-    if limit is not None and options.engine == "libreoffice":
-        limit += LIBREOFFICE_GRACE
     running: dict[int, Job] = {}
     waiting = iter(range(len(paths)))
     done = 0
     try:
         if len(paths) > max(1, jobs) and spec is not None:
-            warm_up(spec, inner, scratch)
+            warm_up(spec, replace(options, engine_in_child=False, scratch=scratch), scratch)
         while True:
             while len(running) < max(1, jobs) and (index := next(waiting, None)) is not None:
-                running[index] = Job(_grade_quietly, paths[index], spec, inner, timeout=limit,
-                                      max_memory=options.max_memory, what="grading")
+                running[index] = start(paths[index], spec, options, scratch)
             if not running:
                 break
             lefts = [left for job in running.values() if (left := job.remaining()) is not None]
@@ -63,7 +59,7 @@ def grade_files(paths: Sequence[str | Path], spec: Spec | None, options: GradeOp
             for index, job in list(running.items()):
                 if job.ready():
                     del running[index]
-                    reports[index] = _collect(job, paths[index], options)
+                    reports[index] = collect(job, paths[index], options)
                     done += 1
                     if progress:
                         progress(done, len(paths))
@@ -74,6 +70,16 @@ def grade_files(paths: Sequence[str | Path], spec: Spec | None, options: GradeOp
     collected = [report for report in reports if report is not None]
     assert len(collected) == len(paths)  # the loop ends once every job is collected
     return collected
+
+
+def start(path: str | Path, spec: Spec | None, options: GradeOptions, scratch: str) -> Job:
+    """Start grading one file in a child process of its own, within the time and memory limits of
+    `options`; its temporary files go to `scratch`. `collect` waits for its report."""
+    inner = replace(options, engine_in_child=False, scratch=scratch)
+    limit = options.timeout
+    if limit is not None and options.engine == "libreoffice":
+        limit += LIBREOFFICE_GRACE
+    return Job(_grade_quietly, path, spec, inner, timeout=limit, max_memory=options.max_memory, what="grading")
 
 
 def _grade_quietly(path, spec: Spec, options: GradeOptions) -> FileReport:
@@ -87,7 +93,9 @@ def _grade_quietly(path, spec: Spec, options: GradeOptions) -> FileReport:
     return grade_file(path, spec, options)
 
 
-def _collect(job: Job, path, options: GradeOptions) -> FileReport:
+def collect(job: Job, path, options: GradeOptions) -> FileReport:
+    """The report of a job `start` began (it waits for the child): an error report when the child was
+    stopped at a limit or failed."""
     from sheetprop.grading.grade import FileReport
 
     try:

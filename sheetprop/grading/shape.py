@@ -69,7 +69,7 @@ def read_spec(book: StudentBook, deps: Dependencies, values: Mapping) -> tuple[d
         "layers": [len(inputs[0])] + [{"size": len(l.nets), "activation": l.activation} for l in layers],
         "weights": [[[value(w) for w in row] for row in l.weights] for l in layers],
         "biases": [_biases(l, value) for l in layers],
-        "loss": loss or "half_sse",
+        "loss": loss or ops.DEFAULT_LOSS,
         "learning_rate": eta[1] if eta else 0.5,
         "data": [{"inputs": [value(x) for x in sample],
                   "targets": [value(t) for t in ts] if len(ts) == len(last.nets) else [0.0] * len(last.nets)}

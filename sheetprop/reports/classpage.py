@@ -296,11 +296,16 @@ def _loss_curves(reports: list[FileReport], names: list[str]) -> str:
 
 def _loss_figure(student: str, table: dict) -> str:
     """A table's chart (when it has a curve: a pasted one has none) over the text report's line for it."""
+    return (f"<figure class=\"curve\">{loss_chart(table)}<figcaption><b>{_text(student)}</b>: "
+            f"{_text(training_line(table))}</figcaption></figure>")
+
+
+def loss_chart(table: dict) -> str:
+    """A row-per-iteration table's loss curve beside the correct run's, as inline SVG; "" when the
+    table has no curve (a pasted one). The class page and `sheetprop serve`'s student view draw it."""
     own = _points(table.get("loss") or [])
     right = _points(list(enumerate(table.get("correct_loss") or [])))
-    chart = _loss_chart(own, right, table) if len(own) > 1 or len(right) > 1 else ""
-    return (f"<figure class=\"curve\">{chart}<figcaption><b>{_text(student)}</b>: {_text(training_line(table))}"
-            "</figcaption></figure>")
+    return _loss_chart(own, right, table) if len(own) > 1 or len(right) > 1 else ""
 
 
 def _points(pairs) -> list[tuple[float, float]]:
