@@ -31,11 +31,11 @@ def fill(ctx: Context) -> dict[str, Ref]:
         missing = [name for name in group if name not in ctx.found and name not in found]
         if not missing or len(known) < MIN_SIBLINGS or len({ctx.found[n].sheet for n in known}) != 1:
             continue
-        pattern = _pattern({index: ctx.found[name] for name, index in known.items()})
-        if pattern is None:
+        place = pattern({index: ctx.found[name] for name, index in known.items()})
+        if place is None:
             continue
         for name in missing:
-            cell = pattern(group[name])
+            cell = place(group[name])
             if cell is not None and cell not in taken and ctx.book.cells.get(cell) is not None \
                     and (ctx.deps.is_formula(cell) or ctx.value(cell) is not None):
                 found[name] = cell
@@ -60,7 +60,7 @@ def _groups(ctx: Context) -> Iterable[dict[str, tuple[int, ...]]]:
     return groups.values()
 
 
-def _pattern(points: dict[tuple[int, ...], Ref]):
+def pattern(points: dict[tuple[int, ...], Ref]):
     """The affine map index → cell that fits every point exactly, or None."""
     items = list(points.items())
     base_index, base = items[0]

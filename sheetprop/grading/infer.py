@@ -45,10 +45,9 @@ def infer_spec(book: StudentBook, deps: Dependencies, values: Mapping, table: Ta
         sol = R.solve(spec)
         found = locate_structure(book, sol, deps, values, {}, table)
         student = {name: v for name, cell in found.items() if (v := _number(book, values, cell)) is not None}
-        own = sol.own_values(student)
         shown = [name for name in found if not sol.graph[name].given]
-        right = sum(1 for name in shown if name in student and abs(student[name] - own[name]) <= 1e-9 * max(
-            1e-300, abs(own[name]), abs(student[name])))
+        right = sum(1 for name in shown if name in student and abs(student[name] - sol.values[name]) <= 1e-9 * max(
+            1e-300, abs(sol.values[name]), abs(student[name])))  # what this network gives from the given values
         complete = all(q.name in found for q in sol.graph if q.given)
         score = 100 * complete + 2 * right + len(shown)
         if best is None or score > best[0]:

@@ -164,7 +164,30 @@ def _first_layer(book: StudentBook, deps: Dependencies, value) -> tuple[list[lis
         weights.append([ws[xs.index(x)] for x in ordered])
         biases.append(shapes[cell][1][0] if shapes[cell][1] else None)
     layer = Layer(nets, weights, biases)
+    _reused(layer, book)
     return [ordered], layer, samples
+
+
+def _reused(layer: Layer, book: StudentBook) -> None:
+    """A cell used as two weights (w7 written where w4 belongs) stands for the first; the second is
+    the cell the regular layout of the other weights puts it in, when that cell holds a number."""
+    from sheetprop.grading.gaps import pattern
+
+    seen: dict[Ref, tuple[int, int]] = {}
+    twice = []
+    for j, row in enumerate(layer.weights):
+        for i, cell in enumerate(row):
+            if cell in seen:
+                twice.append((j, i))
+            else:
+                seen[cell] = (j, i)
+    if not twice:
+        return
+    place = pattern({index: cell for cell, index in seen.items()})
+    for j, i in twice:
+        gap = place((j, i)) if place else None
+        if gap is not None and number(book.cells.get(gap)) is not None and gap not in seen:
+            layer.weights[j][i] = gap
 
 
 def _stepped_from(deps: Dependencies) -> set[Ref]:
