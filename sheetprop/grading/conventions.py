@@ -33,8 +33,10 @@ class Form:
 
 SPEC = Form(1.0, "")
 NEGATED = "as the negative, the t − o convention (w + η·… updates)"
-_SCALED = {2.0: "without the ½ of the loss (its derivative with the 2)", 0.5: "with a ½ the spec's loss lacks"}
+_SCALED = {2.0: "without the ½ of the loss", 0.5: "with a ½ the spec's loss lacks"}
+_SCALED_DERIVATIVE = {2.0: "with the 2 of the loss without its ½", 0.5: "with a ½ the spec's loss lacks"}
 _KINDS_SIGNED = ("dE_dout", "delta", "grad")  # the chain-rule factors that t − o negates
+SIGNED = _KINDS_SIGNED
 _KINDS_SCALED = ("E_o", "E_sample", "E_total", "dE_dout", "delta", "grad")
 
 
@@ -45,11 +47,12 @@ def forms(kind: str, samples: int = 1, reduction: str = "mean", loss_scales: boo
     scales = [1.0]
     if loss_scales and kind in _KINDS_SCALED:
         scales += [2.0, 0.5]
+    words = _SCALED_DERIVATIVE if kind in _KINDS_SIGNED else _SCALED
     for scale in scales:
         if kind in _KINDS_SIGNED:
-            found.append(Form(-scale, f"{NEGATED}" + (f", {_SCALED[scale]}" if scale != 1 else "")))
+            found.append(Form(-scale, f"{NEGATED}" + (f", {words[scale]}" if scale != 1 else "")))
         if scale != 1:
-            found.append(Form(scale, _SCALED[scale]))
+            found.append(Form(scale, words[scale]))
     if kind == "E_total" and samples > 1:
         n, text = ((samples, "summed over the samples (the gradients average them)") if reduction == "mean"
                    else (1 / samples, "averaged over the samples (the spec sums them)"))
@@ -58,5 +61,9 @@ def forms(kind: str, samples: int = 1, reduction: str = "mean", loss_scales: boo
     return found
 
 
-def describe(name: str, form: Form) -> str:
-    return f"{name} {form.text}"
+def mixed(kind: str, factor: float, inputs: dict[str, float]) -> list[str]:
+    """The inputs of a chain-rule factor (by name, with their forms' factors) written in the other
+    sign convention than it is: a student who mixes t − o and o − t along one chain."""
+    if kind not in _KINDS_SIGNED:
+        return []
+    return [name for name, other in inputs.items() if (other < 0) != (factor < 0)]

@@ -257,6 +257,7 @@ def judge_items(sol: R.Solution, book: StudentBook, found: dict[str, Location], 
                    own_scaled)
         if item.form:
             item.diagnosis = _join(f"written {item.form}", item.diagnosis)
+        _mixing(item, sol, found, factor)
         if r.stale is not None:
             item.stale = True
             item.diagnosis = _join(item.diagnosis, f"the file stores {_plain(r.stale)!r} here but the formula gives "
@@ -268,6 +269,30 @@ def judge_items(sol: R.Solution, book: StudentBook, found: dict[str, Location], 
         items.append(item)
         status_of[name] = item
     return items
+
+
+def _mixing(item: Item, sol: R.Solution, found: Mapping[str, Location], factor: Mapping[str, float]) -> None:
+    """Tell a student who mixes the two sign conventions along one chain where: a factor written as
+    t − o computed from one written as o − t, or an update that adds a gradient of the spec's sign."""
+    from sheetprop.grading.conventions import SIGNED, mixed
+
+    q = sol.graph[item.name]
+    if item.name not in found:
+        return
+    own = factor.get(item.name, 1.0)
+    inputs = {x: factor.get(x, 1.0) for x in q.inputs if x in found and sol.graph[x].kind in SIGNED}
+    others = mixed(q.kind, own, inputs)
+    if others:
+        shown = ", ".join(f"{x} ({found[x].ref})" for x in others)
+        first, second = ("o − t", "t − o") if own > 0 else ("t − o", "o − t")
+        item.diagnosis = _join(item.diagnosis, f"you mix two conventions here: {item.name} is written with {first} "
+                                               f"but {shown} with {second}")
+    if q.kind == "new" and item.status == "incorrect" and item.mistake == "update_sign":
+        grad = next((x for x in q.inputs if sol.graph[x].kind == "grad"), "")
+        if grad in found and factor.get(grad, 1.0) < 0:
+            item.mistake = "mixed_conventions"
+            item.diagnosis = (f"your {grad} ({found[grad].ref}) is written as the negative (t − o), so the update "
+                              f"adds it: {item.name} = {q.param.name if q.param else 'w'} + eta·{grad}")
 
 
 def _points_at_a_number(book: StudentBook, cells: set[Ref] | None, found: Mapping[str, Location]) -> bool:
