@@ -25,6 +25,7 @@ from sheetprop.engines.screen import function_name
 from sheetprop.grading import dynamic
 from sheetprop.grading import terms as terms_
 from sheetprop.grading.readbook import Formula, StudentBook
+from sheetprop.grading.tokens import tokenize
 
 MAX_EXPANDED = 400  # cells of one range followed as precedents (SUM(B2:B5)); larger ranges are left out
 MAX_SOURCES = 5000  # cells one trace may visit
@@ -72,11 +73,9 @@ class Dependencies:
     def terms(self, cell: Ref) -> list[terms_.Term] | None:
         """The formula of `cell` as a sum of products of cells (`sheetprop.grading.terms`), or None."""
         if cell not in self._terms:
-            from openpyxl.formula.tokenizer import Tokenizer
-
             raw = self.book.cells.get(cell)
             try:
-                tokens = Tokenizer(str(raw)).items if isinstance(raw, Formula) else None
+                tokens = tokenize(str(raw)) if isinstance(raw, Formula) else None
             except Exception:  # noqa: BLE001 - a formula the tokenizer cannot read
                 tokens = None
             fetched = self._fetched_by_host.get(cell, {})
@@ -134,10 +133,10 @@ def _parse(formula: str, at: Ref, names: dict[str, Ref | None], calls: list | No
         -> tuple[tuple[Ref, ...], str, tuple[str, ...]]:
     """(precedents, shape, functions) of one formula written in cell `at`; its dynamic calls are
     added to `calls` when it is given."""
-    from openpyxl.formula.tokenizer import Token, Tokenizer
+    from openpyxl.formula.tokenizer import Token
 
     try:
-        tokens = Tokenizer(formula).items
+        tokens = tokenize(formula)
     except Exception:  # noqa: BLE001 - a formula the tokenizer cannot read: no precedents
         return (), formula, ()
     refs: list[Ref] = []

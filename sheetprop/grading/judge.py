@@ -343,10 +343,12 @@ def _not_found(name: str) -> str:
 
 def formula_tokens(formula: str) -> tuple[list[str], list[str]]:
     """(functions, operands that are references or names) of a formula."""
-    from openpyxl.formula.tokenizer import Token, Tokenizer
+    from openpyxl.formula.tokenizer import Token
+
+    from sheetprop.grading.tokens import tokenize
 
     try:
-        tokens = Tokenizer(formula).items
+        tokens = tokenize(formula)
     except Exception:  # an unparsable formula: no tokens
         return [], []
     functions = [t.value[:-1].upper() for t in tokens if t.type == Token.FUNC and t.subtype == Token.OPEN]
