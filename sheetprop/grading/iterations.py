@@ -42,16 +42,27 @@ def find_run(book: StudentBook, deps: Dependencies, sol: R.Solution, found: Mapp
                 offsets[offset] += 1
     if not offsets:
         return None
-    offset, votes = offsets.most_common(1)[0]
-    if votes < max(1, len(params) // 2):
-        return None
 
-    def at(cell: Ref, k: int) -> Ref | None:
-        index = order[cell.sheet] + k * offset[0]
-        row, col = cell.row + k * offset[1], cell.col + k * offset[2]
-        if not 0 <= index < len(book.sheets) or row < 0 or col < 0:
-            return None
-        return Ref(book.sheets[index], row, col)
+    def shifter(offset: Offset):
+        def at(cell: Ref, k: int) -> Ref | None:
+            index = order[cell.sheet] + k * offset[0]
+            row, col = cell.row + k * offset[1], cell.col + k * offset[2]
+            if not 0 <= index < len(book.sheets) or row < 0 or col < 0:
+                return None
+            return Ref(book.sheets[index], row, col)
+        return at
+
+    def repeated(offset: Offset) -> int:  # the computed quantities the next update holds in the same form
+        at = shifter(offset)
+        return sum(1 for name, cell in found.items() if not graph[name].given
+                   and _repeats(deps, False, cell, at(cell, 1), at))
+
+    least = max(1, len(params) // 2)
+    chosen = [o for o, votes in offsets.items() if votes >= least]
+    if not chosen:
+        return None
+    offset = max(chosen, key=lambda o: (repeated(o), offsets[o]))
+    at = shifter(offset)
 
     moving = {name for name, cell in found.items() if _repeats(deps, graph[name].given, cell, at(cell, 1), at)}
     computed = [name for name in found if not graph[name].given and name in moving]

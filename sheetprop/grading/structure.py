@@ -255,6 +255,8 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
             accept = (labelled and share >= 0.3) or (right and share >= 0.6 and not _another(value, others))
         if q.kind == "dnet_dout":  # ∂net/∂out is a weight: only a label tells the factor from a copy of it
             accept = accept and labelled
+        if accept and not labelled and _labelled_other(ctx, cell, q, value, own):
+            continue  # labelled as another quantity that its value fits: that one's cell
         if not accept:
             continue
         score = 8 * share + 10 * labelled + 9 * right + 8 * (form is not None and not right) + 3 * fits
@@ -272,6 +274,19 @@ def _all_weights(ctx: Context, q: Quantity, used: set[str]) -> bool:
     input, whatever it multiplies them with (a net input of the layer below, say: a slip)."""
     weights = [x for x in q.inputs if ctx.sol.graph[x].kind == "param" and x.startswith("w_")]
     return bool(weights) and all(w in used for w in weights)
+
+
+def _labelled_other(ctx: Context, cell: Ref, q: Quantity, value: float | None, own: Mapping[str, float]) -> bool:
+    """Is the cell labelled as another quantity not found yet, whose value (in any of its forms) it
+    holds? (A bias's gradient, δ and ∂E/∂out are one number without an activation: the label says which.)"""
+    label = ctx.labels.get(cell)
+    if label is None or label[0] == q.name or label[0] in ctx.found or value is None:
+        return False
+    other = ctx.sol.graph.quantities.get(label[0])
+    if other is None or other.given or label[0] not in own:
+        return False
+    factors = (SPEC, *forms(other.kind, len(ctx.sol.graph.batch), ctx.sol.spec.reduction))
+    return any(_close(value, f.factor * own[label[0]]) for f in factors)
 
 
 def _another(value: float | None, others: list[float]) -> bool:

@@ -95,6 +95,10 @@ def _update(cell: Ref, refs: tuple[Ref, ...], deps: Dependencies) -> tuple[Ref, 
     first, second = (r for r in refs if r != above)
     if not (deps.is_formula(first) or deps.is_formula(second)):
         return None
+    terms = deps.terms(cell)  # the weight above, and a step: w − η·g (or w + η·g)
+    if terms is None or sorted((len(t.cells), abs(t.coef)) for t in terms) != [(1, 1.0), (2, 1.0)] \
+            or not any(t.cells == (above,) and t.coef == 1 for t in terms):
+        return None
     return first, second
 
 
@@ -157,7 +161,8 @@ def _formula_texts(texts: dict[int, str]) -> bool:
 
 def find_pasted(book: StudentBook, deps: Dependencies, tables: list[Table]) -> list[Pasted]:
     """Blocks of typed numbers under a header, on sheets where no table computes them: a loss
-    curve copied in as values (at least five rows, no formula among them)."""
+    curve copied in as values (at least five rows, no formula among them and none that a formula
+    uses: given values are not a curve)."""
     in_tables = {(t.sheet, r) for t in tables for r in range(t.first, t.last + 1)}
     found = []
     for sheet in book.sheets:
@@ -169,7 +174,11 @@ def find_pasted(book: StudentBook, deps: Dependencies, tables: list[Table]) -> l
         columns: dict[int, tuple[int, int]] = {}
         for col, rows in numbers.items():
             for start, end in _runs(sorted(rows)):
-                if end - start + 1 >= 5 and not any(deps.is_formula(Ref(sheet, r, col)) for r in range(start, end + 1)):
+                cells = [Ref(sheet, r, col) for r in range(start, end + 1)]
+                steps = {book.cells[b] - book.cells[a] for a, b in zip(cells, cells[1:])}  # type: ignore[operator]
+                if steps == {1}:
+                    continue  # a column counting the updates, not a curve
+                if end - start + 1 >= 5 and not any(deps.is_formula(c) or c in deps.users for c in cells):
                     columns[col] = (start, end)
         groups: dict[tuple[int, int], dict[int, str]] = {}
         for col, span in columns.items():
