@@ -19,6 +19,7 @@ by the structure: a form is only read where the cell's formula has what the quan
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 
 @dataclass(frozen=True)
@@ -67,3 +68,70 @@ def mixed(kind: str, factor: float, inputs: dict[str, float]) -> list[str]:
     if kind not in _KINDS_SIGNED:
         return []
     return [name for name, other in inputs.items() if (other < 0) != (factor < 0)]
+
+
+# ---------------------------------------------------------------- a convention, or a mistake?
+
+LOSS_KINDS = ("E_o", "E_sample", "E_total")
+DERIVATIVE_KINDS = _KINDS_SIGNED
+
+
+def settle(graph, forms_of: dict[str, Form], labelled: Mapping[str, bool], updates_compensate: bool | None) \
+        -> tuple[set[str], list[str]]:
+    """Which forms read in a workbook are mistakes rather than conventions, and notes for the rest.
+
+    A convention holds all the way: the t − o sign only where the updates add the gradient
+    (`updates_compensate`: True they do, False they subtract it, None no update shows it); a loss
+    without its ½ only with a derivative with the 2. Where the two scales differ, the one that is
+    not the spec's is the slip (`half_dropped_in_loss`, `half_dropped_in_gradient`), unless it is a
+    loss cell nobody labelled as the loss (a squared error shown beside an ADALINE's rows): that one
+    gets a note. Returns (the quantities whose form is a mistake, the notes)."""
+    mistakes: set[str] = set()
+    notes: list[str] = []
+    signed = [n for n, f in forms_of.items() if graph[n].kind in DERIVATIVE_KINDS and f.factor < 0]
+    if signed and updates_compensate is False:
+        mistakes.update(signed)
+    scale = lambda n: abs(forms_of[n].factor) if n in forms_of else 1.0  # noqa: E731
+    losses = [n for n in forms_of if graph[n].kind == "E_o"]
+    derivatives = [n for n in forms_of if graph[n].kind in DERIVATIVE_KINDS]
+    loss_scale = {scale(n) for n in losses} or {1.0}
+    derivative_scale = {scale(n) for n in derivatives} or {1.0}
+    if loss_scale != derivative_scale:
+        if loss_scale != {1.0}:
+            for name in losses:
+                if labelled.get(name):
+                    mistakes.add(name)
+                else:
+                    notes.append(f"{name} is shown {forms_of[name].text} while the gradients follow the spec's "
+                                 "loss: a squared error shown for its own sake, not graded as the loss")
+        if derivative_scale != {1.0}:
+            mistakes.update(n for n in derivatives if scale(n) != 1.0)
+    for name, form in forms_of.items():  # a batch loss of another scale than its terms (outputs averaged)
+        if graph[name].kind == "E_total" and any(n in forms_of or graph[n].kind in LOSS_KINDS
+                                                 for n in graph[name].inputs):
+            terms = {scale(n) for n in graph[name].inputs if n in forms_of} or {1.0}
+            if abs(form.factor) not in {t * k for t in terms for k in (1.0, len(graph.batch), 1 / len(graph.batch))}:
+                mistakes.add(name)
+    return mistakes, notes
+
+
+def updates_compensate(sol, forms_of: Mapping[str, Form], student: Mapping[str, float]) -> bool | None:
+    """Do the student's updates add a gradient written as t − o (True), or subtract it as if it were
+    the spec's (False)? None when no update tells. `student`: the found values, as the sheet has them."""
+    if not any(f.factor < 0 for f in forms_of.values()):
+        return None
+    normalised = sol.own_values({n: v / forms_of[n].factor if n in forms_of else v for n, v in student.items()})
+    raw = sol.own_values(student)
+    votes = 0
+    for q in sol.graph:
+        if q.kind != "new" or q.name not in student:
+            continue
+        inputs = {x: normalised[x] for x in q.inputs}
+        as_spec, as_is = q.apply(inputs), q.apply({x: raw[x] for x in q.inputs})
+        got = student[q.name]
+        near = lambda a, b: a is not None and abs(a - b) <= 1e-9 * max(abs(a), abs(b), 1e-300)  # noqa: E731
+        if near(as_spec, got) and not near(as_is, got):
+            votes += 1
+        elif near(as_is, got) and not near(as_spec, got):
+            votes -= 1
+    return None if votes == 0 else votes > 0

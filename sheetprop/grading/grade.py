@@ -140,6 +140,7 @@ def _grade(report: FileReport, book: StudentBook, results: Results, spec: Spec |
     if rate is not None and rate != sol.spec.learning_rate:  # a sweep: the first update is judged with its own η
         sol = R.solve(replace(spec, learning_rate=rate, sweep=()))
         found = locate(book, sol.graph.names, dict(options.cell_map), sol=sol, deps=deps, values=results, table=table)
+    report.notes += _settle_forms(found, sol, book, results)
     cells = {name: loc.cell for name, loc in found.items()}
     results, substituted = _substitute_broken(report, book, results, sol, cells, deps, options)
     names_of = {cell: name for name, cell in cells.items()}
@@ -237,6 +238,27 @@ def _substitute_broken(report: FileReport, book: StudentBook, results: Results, 
             shown = ", ".join(f"{n} ({results.get(broken[n].key)})" for n in names)
             notes[user] = f"judged with the correct value in place of the error in {shown}"
     return merged, notes
+
+
+def _settle_forms(found: dict, sol: R.Solution, book: StudentBook, results: Results) -> list[str]:
+    """A form read where a convention does not hold all the way is a slip: judged in the spec's form
+    (`conventions.settle`); returns the notes on the rest."""
+    from sheetprop.grading.conventions import SPEC, settle, updates_compensate
+
+    forms_of = {name: loc.form for name, loc in found.items() if loc.form.factor != 1}
+    if not forms_of:
+        return []
+    student = {}
+    for name, loc in found.items():
+        raw = book.cells.get(loc.cell)
+        value = number(results.get(loc.cell.key) if isinstance(raw, Formula) else raw)
+        if value is not None:
+            student[name] = value
+    labelled = {name: "label" in loc.how for name, loc in found.items()}
+    mistakes, notes = settle(sol.graph, forms_of, labelled, updates_compensate(sol, forms_of, student))
+    for name in mistakes:
+        found[name] = replace(found[name], form=SPEC)
+    return notes
 
 
 def _typed_in_formulas(report: FileReport, found, book: StudentBook, deps: Dependencies, results: Results,

@@ -97,7 +97,13 @@ def _repeats(deps: Dependencies, given: bool, cell: Ref, nxt: Ref | None, at) ->
     if nxt is None:
         return False
     if not given:
-        return deps.is_formula(nxt) and deps.shapes.get(nxt) == deps.shapes.get(cell)
+        if not deps.is_formula(nxt):
+            return False
+        if deps.shapes.get(nxt) == deps.shapes.get(cell):
+            return True
+        mine, theirs = deps.precedents.get(cell, ()), set(deps.precedents.get(nxt, ()))
+        return len(mine) == len(theirs) and all(at(p, 1) in theirs or p in theirs for p in mine)  # a fixed cell
+        # written relatively (`=(C4-Q14)^2` for a target in a table above) moves in the text, not in the run
     for user in deps.users.get(cell, ()):
         later = at(user, 1)
         if later is not None and nxt in deps.precedents.get(later, ()):
