@@ -113,6 +113,23 @@ def targets(ctx: Context, slot: int) -> dict[str, Ref]:
     return found
 
 
+def learning_rate(ctx: Context) -> dict[str, Ref]:
+    """η, when neither a label nor its value found it: the number every update formula takes
+    beside the weight it steps from and the gradient (H&K's `l`)."""
+    graph = ctx.sol.graph
+    if "eta" in ctx.found or "eta" not in graph.quantities or ctx.sources is None:
+        return {}
+    updates = [ctx.found[q.name] for q in graph if q.kind == "new" and q.name in ctx.found
+               and "eta" in q.inputs]
+    common: set[Ref] | None = None
+    for cell in updates:
+        leaves = {c for c in ctx.sources.of(cell) if c not in ctx.sources.stop and _leaf(ctx, c)}
+        common = leaves if common is None else common & leaves
+    if not common or len(updates) < 2:
+        return {}
+    return {"eta": min(common, key=_position)}
+
+
 # ---------------------------------------------------------------- by label and value
 
 def scored(ctx: Context, skip: set[str] | frozenset[str] = frozenset()) -> dict[str, Ref]:

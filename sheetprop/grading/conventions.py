@@ -98,12 +98,14 @@ def settle(graph, forms_of: dict[str, Form], labelled: Mapping[str, bool], updat
     derivative_scale = {scale(n) for n in derivatives} or {1.0}
     if loss_scale != derivative_scale:
         if loss_scale != {1.0}:
-            for name in losses:
-                if labelled.get(name):
-                    mistakes.add(name)
-                else:
-                    notes.append(f"{name} is shown {forms_of[name].text} while the gradients follow the spec's "
-                                 "loss: a squared error shown for its own sake, not graded as the loss")
+            said = any(labelled.get(name) for name in losses)  # one sample's loss labelled: all are the loss
+            if said:  # the slip, and the totals made of them carry it forward in the spec's form
+                mistakes.update(losses)
+                mistakes.update(n for n in forms_of if graph[n].kind in ("E_sample", "E_total")
+                                and scale(n) in {s * k for s in loss_scale for k in (1, len(graph.batch))})
+            else:
+                notes.extend(f"{name} is shown {forms_of[name].text} while the gradients follow the spec's loss: "
+                             "a squared error shown for its own sake, not graded as the loss" for name in losses)
         if derivative_scale != {1.0}:
             mistakes.update(n for n in derivatives if scale(n) != 1.0)
     for name, form in forms_of.items():  # a batch loss of another scale than its terms (outputs averaged)

@@ -116,6 +116,8 @@ def locate_with_labels(book: StudentBook, sol: R.Solution, deps: Dependencies, v
         elif q.kind == "out" and q.inputs and q.inputs[0] in ctx.found and \
                 ops.activation(sol.spec.layers[q.layer or 0].activation).passes_through:
             ctx.found[q.name] = ctx.found[q.inputs[0]]  # no activation: the net input's cell is the output too
+    for name, cell in anchors.learning_rate(ctx).items():
+        ctx.place(name, cell)
     for name, cell in gaps.fill(ctx).items():  # a cell whose formula matches no rule, where the layout puts it
         ctx.place(name, cell)
     for name, cell in anchors.scored(ctx).items():  # givens no formula reached: by label and value alone
@@ -244,6 +246,8 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
             continue
         share = inside / len(used | expected)  # how much of the rule's inputs, and only them
         fits = _fits(ctx, q, used, sources & ~ctx.sources.stop_mask)
+        if fits and q.kind == "dout_dnet":
+            share = 1.0  # σ'(net) takes out or net: one of them is all of it
         value = ctx.value(cell)
         right = value is not None and target is not None and _close(value, target)
         form = SPEC if right or value is None else next(
@@ -259,7 +263,7 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
             continue  # labelled as another quantity that its value fits: that one's cell
         if not accept:
             continue
-        score = 8 * share + 10 * labelled + 9 * right + 8 * (form is not None and not right) + 3 * fits
+        score = 8 * share + 10 * labelled + 9 * right + 8 * (form is not None and not right) + 3 * fits - 6 * (not fits)
         if best is None or score > best[0]:
             best = (score, cell, form or SPEC)
     if best is None:

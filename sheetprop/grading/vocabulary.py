@@ -86,10 +86,16 @@ def aliases(name: str) -> set[str]:
 def label_index(names: Iterable[str]) -> dict[str, str]:
     """Normalised label → the one name it stands for (labels that fit two names are dropped)."""
     owners: dict[str, set[str]] = {}
+    names = list(names)
     for name in names:
         for form in aliases(name):
             owners.setdefault(form, set()).add(name)
-    return {form: next(iter(who)) for form, who in owners.items() if len(who) == 1}
+    index = {form: next(iter(who)) for form, who in owners.items() if len(who) == 1}
+    for name in names:  # a column's header over one row per sample names the first sample's cell
+        if name.endswith("_s1"):
+            for form in aliases(name[:-3]):
+                index.setdefault(form, name)
+    return index
 
 
 _GRADIENT = re.compile(r"^(?:[∂dδ]\s*(?:e|c|loss|cost)[\w.]*\s*/\s*[∂dδ]|e\s*[∂dδ]|[∂dδ])\s*(w|b)_?(\d+)$", re.IGNORECASE)
