@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sheetprop.cells import Ref, a1, parse_cell
 from sheetprop.grading.conventions import SPEC, Form
 from sheetprop.grading.readbook import Formula, StudentBook
-from sheetprop.grading.structure import label_text, locate_with_labels, value_near
+from sheetprop.grading.structure import label_text, locate_with_labels, same_cell, value_near
 from sheetprop.grading.vocabulary import label_index, read_label
 
 
@@ -67,6 +67,10 @@ def locate(book: StudentBook, names: list[str], cell_map: dict | None = None, *,
         if spot and spot not in taken:
             found[labelled] = Location(spot, f"label {text.strip()!r} at {label}")
             taken.add(spot)
+    if sol is not None:
+        for q in sol.graph:  # one cell for a quantity and its one input under another name
+            if q.name not in found and same_cell(sol, q) and q.inputs[0] in found:
+                found[q.name] = found[q.inputs[0]]
     return found
 
 

@@ -113,8 +113,7 @@ def locate_with_labels(book: StudentBook, sol: R.Solution, deps: Dependencies, v
         computed = _computed(ctx, q)
         if computed is not None:
             ctx.place(q.name, computed)
-        elif q.kind == "out" and q.inputs and q.inputs[0] in ctx.found and \
-                ops.activation(sol.spec.layers[q.layer or 0].activation).passes_through:
+        elif q.kind == "out" and same_cell(sol, q) and q.inputs[0] in ctx.found:
             ctx.found[q.name] = ctx.found[q.inputs[0]]  # no activation: the net input's cell is the output too
     for name, cell in anchors.learning_rate(ctx).items():
         ctx.place(name, cell)
@@ -122,12 +121,6 @@ def locate_with_labels(book: StudentBook, sol: R.Solution, deps: Dependencies, v
         ctx.place(name, cell)
     for name, cell in anchors.scored(ctx).items():  # givens no formula reached: by label and value alone
         ctx.place(name, cell)
-    for q in sol.graph:  # a total of one term (one output, one sample) is that term's cell
-        if q.kind in ("E_total", "E_sample") and q.name not in ctx.found and len(q.inputs) == 1 \
-                and q.inputs[0] in ctx.found:
-            ctx.found[q.name] = ctx.found[q.inputs[0]]
-            if q.inputs[0] in ctx.forms:
-                ctx.forms[q.name] = ctx.forms[q.inputs[0]]
     hows = {}
     for name, cell in ctx.found.items():
         if name in before:
@@ -278,6 +271,16 @@ def _all_weights(ctx: Context, q: Quantity, used: set[str]) -> bool:
     input, whatever it multiplies them with (a net input of the layer below, say: a slip)."""
     weights = [x for x in q.inputs if ctx.sol.graph[x].kind == "param" and x.startswith("w_")]
     return bool(weights) and all(w in used for w in weights)
+
+
+def same_cell(sol: R.Solution, q: Quantity) -> bool:
+    """Is `q` its one input under another name, so that one cell holds both? An output without an
+    activation is its net input; a total of one term (one output, one sample) is that term."""
+    if len(q.inputs) != 1:
+        return False
+    if q.kind == "out":
+        return ops.activation(sol.spec.layers[q.layer or 0].activation).passes_through
+    return q.kind in ("E_total", "E_sample")
 
 
 def _labelled_other(ctx: Context, cell: Ref, q: Quantity, value: float | None, own: Mapping[str, float]) -> bool:
