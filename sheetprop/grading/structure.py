@@ -100,7 +100,8 @@ def locate_with_labels(book: StudentBook, sol: R.Solution, deps: Dependencies, v
             reached.add((q.layer, q.slot))
             for name, cell in anchors.layer(ctx, q.layer or 1, q.slot or 0).items():
                 ctx.place(name, cell)
-            rest = {x for x in q.inputs if sol.graph[x].given} - set(ctx.found)
+            rest = {x for n in sol.graph if n.kind == "net" and n.layer == q.layer and n.slot == q.slot
+                    for x in n.inputs if sol.graph[x].given} - set(ctx.found)
             if rest:  # what the net inputs do not show: by label and value
                 for name, cell in anchors.scored(ctx, skip=set(sol.graph.givens) - rest).items():
                     ctx.place(name, cell)
@@ -231,7 +232,7 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
             continue  # uses none of the rule's inputs
         labelled = labels.get(cell, ("",))[0] == q.name
         if not labelled and sources & outside_rule and not (
-                target is not None and (v := ctx.value(cell)) is not None and _close(v, target)):
+                target and (v := ctx.value(cell)) is not None and _close(v, target)):
             continue  # uses what the rule does not: only a label or the right value could make it this quantity
         used = {names_of[c] for c in ctx.sources.cells(sources & ctx.sources.stop_mask) if c in names_of}
         inside = len(used & expected)
@@ -242,7 +243,8 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
         if fits and q.kind == "dout_dnet":
             share = 1.0  # σ'(net) takes out or net: one of them is all of it
         value = ctx.value(cell)
-        right = value is not None and target is not None and _close(value, target)
+        right = value is not None and target is not None and _close(value, target) and (bool(target) or fits)
+        # (a zero, a ReLU's δ say, proves nothing unless the formula is the rule's)
         form = SPEC if right or value is None else next(
             (f for f in options if _close(value, f.factor * target)), None)  # type: ignore[operator]
         if fits:  # what the rule is made of, and nothing else: the value or the label decides
@@ -256,7 +258,9 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
             continue  # labelled as another quantity that its value fits: that one's cell
         if not accept:
             continue
-        score = 8 * share + 10 * labelled + 9 * right + 8 * (form is not None and not right) + 3 * fits - 6 * (not fits)
+        extraneous = len(used - _closure(ctx, q))  # what the formula uses that the rule is not made of at all
+        score = (8 * share + 10 * labelled + 9 * right + 8 * (form is not None and not right) + 3 * fits
+                 - 6 * (not fits) - 2 * extraneous)
         if best is None or score > best[0]:
             best = (score, cell, form or SPEC)
     if best is None:
