@@ -38,7 +38,8 @@ from sheetprop.writing.xlsx import PAPERS
               help="Paper size of the print set-up (every sheet landscape, one page wide).")
 def generate(spec: str, output: Path | None, epochs: int | None, as_json: bool, max_cells: int, exercise: bool,
              blank: str | None, etas: tuple[float, ...] | None, paper: str) -> None:
-    """Write the workbook for SPEC (a spec file or a preset name).
+    """Write the workbook for SPEC (a spec file or a preset name) to a file: -o, else SPEC's name
+    with .xlsx in the current folder. Nothing is printed but a line saying what was written.
 
     Every quantity of the first update is a live, named formula on the Network sheet;
     the Training sheet unrolls every update of the run with a chart of the loss.
@@ -101,14 +102,21 @@ def reference(spec: str, epochs: int | None, as_json: bool, max_cells: int, etas
     if as_json:
         click.echo(dumps(result, indent=1))
         return
-    click.echo(f"{result['name']}: first update")
+    click.echo(f"{result['name']}: first update (numbers as a spreadsheet shows them; --json "
+               "gives every digit)")
     width = max(len(n) for n in result["names"])
     for name, value in result["names"].items():
-        click.echo(f"  {name:<{width}}  {value!r}")
+        click.echo(f"  {name:<{width}}  {shown(value)}")
     loss = result["loss"]
-    click.echo(f"loss after 0 updates: {loss[0]!r}; after {len(loss) - 1}: {loss[-1]!r}")
+    click.echo(f"loss after 0 updates: {shown(loss[0])}; after {len(loss) - 1}: {shown(loss[-1])}")
     for run in result.get("sweep", []):
-        click.echo(f"  η = {run['learning_rate']:g}: loss after {len(run['loss']) - 1} updates: {run['loss'][-1]!r}")
+        click.echo(f"  η = {run['learning_rate']:g}: loss after {len(run['loss']) - 1} updates: {shown(run['loss'][-1])}")
+
+
+def shown(value: float) -> str:
+    """A number as Excel and LibreOffice show it in a wide General cell: at most 15 significant digits
+    (0.39249999999999996 is 0.3925 there)."""
+    return f"{value:.15g}"
 
 
 @main.command()
@@ -119,7 +127,9 @@ def reference(spec: str, epochs: int | None, as_json: bool, max_cells: int, etas
               help="md: GitHub markdown with $…$ maths; html: one self-contained page that renders offline.  "
                    "[default: html for an -o ending in .html, else md]")
 def explain(spec: str, output: Path | None, fmt: str | None) -> None:
-    """Write the worked solution of SPEC's first update, as a tutorial does.
+    """Write the worked solution of SPEC's first update, as a tutorial does: markdown to standard
+    output (redirect it, or give -o), or to the file -o names; --format html writes SPEC's name
+    with .html in the current folder unless -o says otherwise.
 
     For every quantity, in the tutorial's order (forward pass, loss, then each layer's
     backward pass and update from the output down): its formula, the same formula with the
