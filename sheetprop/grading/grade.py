@@ -60,6 +60,9 @@ class FileReport:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # what was ignored, held back or assumed, in words
     training: list[dict] = field(default_factory=list)  # one entry per table (`runs.TableCheck.to_json`)
+    total: float = 0.0  # the assignment's total: what a sheet showing every quantity earns (`judge.full_marks`)
+    given_read: bool = False  # no spec: the given values were read from this workbook (so they agree with it)
+    words: dict[str, str] = field(default_factory=dict)  # name → the student's own word for it (see `Item.word`)
 
     @property
     def student(self) -> str:
@@ -88,7 +91,8 @@ class FileReport:
 
     def to_json(self) -> dict:
         return finite({"file": self.file, "score": self.score, "max_score": self.max_score, "error": self.error,
-                        "notes": self.notes, "items": [asdict(i) for i in self.items], "training": self.training})
+                        "notes": self.notes, "items": [asdict(i) for i in self.items], "training": self.training,
+                        "total": self.total, "given_read": self.given_read, "words": self.words})
 
 
 # ---------------------------------------------------------------- one file
@@ -131,10 +135,12 @@ def _grade(report: FileReport, book: StudentBook, results: Results, spec: Spec |
 
         spec, assumed = infer_spec(book, deps, results, tables[0] if tables else None)
         report.notes.append(assumed)
+        report.given_read = True
     sol = R.solve(spec)
     table = main_table(tables, sol, results, book) if tables else None
     found = locate(book, sol.graph.names, dict(options.cell_map), sol=sol, deps=deps, values=results, table=table)
     cells = {name: loc.cell for name, loc in found.items()}
+    shown = results
     results, substituted = _substitute_broken(report, book, results, sol, cells, deps, options)
     names_of = {cell: name for name, cell in cells.items()}
     stop = set(cells.values())
@@ -145,6 +151,7 @@ def _grade(report: FileReport, book: StudentBook, results: Results, spec: Spec |
         cell = cells.get(item.name)
         if cell in substituted and item.status != "error":
             item.diagnosis = (item.diagnosis + "; " if item.diagnosis else "") + substituted[cell]
+    student_terms(report, book, sol, found, shown, table, options)
     report.max_score = round(sum(i.max_points for i in report.items), 6)
     report.score = round(sum(i.points for i in report.items), 6)
     near = lambda a, b: close(a, b, options.tol)  # noqa: E731
@@ -164,6 +171,98 @@ def _grade(report: FileReport, book: StudentBook, results: Results, spec: Spec |
             checks.append(_check_other(other, table, book, results, sol, deps, found, near))
     checks += [pasted(p) for p in find_pasted(book, deps, tables)]
     report.training = [c.to_json() for c in checks]
+
+
+def student_terms(report: FileReport, book: StudentBook, sol: R.Solution, found: Mapping, shown: Results,
+                  table: Table | None, options: GradeOptions) -> None:
+    """Fill in what the student's view of the report needs, in the student's own terms: each cell's
+    word (its header or label), its formula, what the sheet shows when it was judged with correct
+    values put in place of errors, what it should compute in the student's words and cells; the
+    assignment's total."""
+    from sheetprop.engines import CellError
+    from sheetprop.grading.judge import full_marks
+
+    report.total = round(full_marks(sol, options.points), 6)
+    cells = {name: loc.cell for name, loc in found.items()}
+    report.words = {name: _word(book, name, loc, table) for name, loc in found.items()}
+    errors = {i.name for i in report.items if i.status == "error"}
+    for item in report.items:
+        cell = cells.get(item.name)
+        if cell is None:
+            continue
+        item.word = report.words.get(item.name)
+        raw = book.cells.get(cell)
+        if isinstance(raw, Formula):
+            item.formula = str(raw)
+            before = shown.get(cell.key)
+            if isinstance(before, CellError) and item.status != "error":
+                item.shows = str(before)
+                item.substituted = [n for n in errors if n in _upstream(sol, item.name)]
+        q = sol.graph[item.name]
+        if not q.given:
+            item.should = _rendered(sol, q, lambda n: report.words.get(n) or sol.graph[n].base, cells)
+            here = cell.sheet
+            item.should_cells = "=" + _rendered(sol, q, lambda n: cells[n].a1 if cells[n].sheet == here
+                                                else str(cells[n]), cells)
+
+
+def _upstream(sol: R.Solution, name: str) -> set[str]:
+    todo, seen = list(sol.graph[name].inputs), set()
+    while todo:
+        x = todo.pop()
+        if x not in seen:
+            seen.add(x)
+            todo.extend(sol.graph[x].inputs)
+    return seen
+
+
+def _rendered(sol: R.Solution, q, term, cells: Mapping) -> str:
+    """q's formula with each input the student shows written as `term(name)`, the others (factors
+    folded into it) written out, bracketed where a product needs it."""
+    parts = []
+    for x in q.inputs:
+        xq = sol.graph[x]
+        if x in cells or xq.given or xq.excel is None:
+            parts.append(term(x) if x in cells else xq.base)
+        else:
+            text = _rendered(sol, xq, term, cells)
+            parts.append(f"({text})" if q.wraps and _sum(text) else text)
+    return q.excel(parts)
+
+
+def _sum(text: str) -> bool:
+    """Does a formula have a + or − outside brackets (so a product must bracket it)?"""
+    depth = 0
+    for k, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and ch in "+-" and k > 0 and text[k - 1] not in "*/^(E":
+            return True
+    return False
+
+
+def _word(book: StudentBook, name: str, loc, table: Table | None) -> str:
+    """The student's own word for a cell: its defined name, its label, the header over its column in
+    a table, else the nearest text to its left (before any other value) or above; else the cell."""
+    import re
+
+    cell = loc.cell
+    if loc.how == "name":
+        return name
+    label = re.search(r"label '(.*)' at ", loc.how)
+    text = label[1] if label else None
+    if text is None and table is not None and cell.sheet == table.sheet and table.first <= cell.row <= table.last:
+        text = table.labels.get(cell.col)
+    for line in ([(0, -k) for k in range(1, 7)], [(-k, 0) for k in range(1, 4)]):
+        for dr, dc in line:
+            if text is not None:
+                break
+            near = book.cells.get(Ref(cell.sheet, cell.row + dr, cell.col + dc))
+            if isinstance(near, str) and not isinstance(near, Formula) and near.strip():
+                text = near
+            elif near is not None:
+                break  # a value between the cell and any text: that text is another cell's
+    text = re.sub(r"\s+", " ", text or "").strip().rstrip("=:").strip()
+    return text if 0 < len(text) <= 40 else str(cell)
 
 
 def _substitute_broken(report: FileReport, book: StudentBook, results: Results, sol: R.Solution,
