@@ -169,19 +169,18 @@ SECTION_TITLES = {"given": "Given values", "forward": "Forward pass", "loss": "L
 
 
 def _feedback(item, report: FileReport) -> str:
-    """One quantity for the student, each point once: right (their value and cell), right given their own
-    earlier values, or what is wrong, in their own words (`student.entry`)."""
+    """One quantity for the student, each point said once: right (their value and cell), right given
+    their own earlier values, or what is wrong, in their own words (`student.entry`)."""
     where = f" in {item.cell}" if item.cell else ""
     if item.status == "correct":
-        text = f"Correct: {_show(item.got)}{where}."
+        text = f"correct: {_show(item.got)}{where}"
     elif item.status == "carried_forward":
-        text = (f"Right given your own earlier values: {_show(item.got)}{where} (with the correct ones it would be "
-                f"{_show(item.expected)}).")
+        text = (f"carried forward: your value {_show(item.got)}{where} is right given your own earlier values "
+                f"(with the correct ones it would be {_show(item.expected)})")
     else:
         e = entry(item, report)
-        got = _show(e.got) or "(empty)"
-        text = " ".join([f"{item.status.replace('_', ' ').capitalize()}: your value {got}{where}, expected "
-                         f"{_show(item.expected)}."] + e.points)
+        text = " ".join([f"{item.status.replace('_', ' ')}: your value {_show(e.got) or '(empty)'}{where}, "
+                         f"expected {_show(item.expected)}."] + e.points)
     return clean(text)
 
 
