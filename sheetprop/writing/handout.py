@@ -16,7 +16,8 @@ from sheetprop.model.network import Spec
 from sheetprop.writing import layout as L
 from sheetprop.writing import training as T
 from sheetprop.writing import xlsx
-from sheetprop.writing.sheets import SWEEP, sweep_sheet, training_chart, training_header, training_sheet
+from sheetprop.writing.sheets import SWEEP, print_training, sweep_sheet, training_chart, training_header, \
+    training_sheet
 
 SUBTITLE = ("Fill one row per update. Row 0: the given weights (filled in), this row's forward pass, loss and "
             "gradients; row k: the weights after k updates, computed from the row above, and the same for them.")
@@ -51,7 +52,7 @@ def write_training(wb, spec: Spec, fmt, paper: str = "a4") -> dict:
                     ws.write_blank(row, col, None, fmt["answer"])
                     answers += 1
         training_chart(wb, ws, spec, cols, sheet, bool(spec.sweep))
-        xlsx.print_setup(ws, repeat_rows=(L.TRAIN_HEADER_ROW - 1, L.TRAIN_HEADER_ROW), paper=paper)
+        print_training(ws, cols, paper)
         runs.append((sheet, eta))
     if spec.sweep:
         ws = xlsx.add_sheet(wb, SWEEP)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from sheetprop.cells import a1
 from sheetprop.model.network import Spec
 from sheetprop.writing import layout as L
+from sheetprop.writing import printing
 from sheetprop.writing import training as T
 
 SWEEP = "Sweep"
@@ -41,9 +42,30 @@ def training_header(ws, spec: Spec, cols: T.TrainingColumns, fmt, eta: float, ow
             ws.write_string(group_row, col, group, fmt["group"])
             last_group = group
         ws.write_string(header_row, col, header, fmt["header"])
-    ws.set_column(0, 0, 8)
-    ws.set_column(1, cols.width, 12)
+    ws.set_column(0, 0, INDEX_WIDTH)
+    ws.set_column(1, cols.width, COLUMN_WIDTH)
     ws.freeze_panes(L.TRAIN_FIRST_ROW, 1)
+
+
+INDEX_WIDTH, COLUMN_WIDTH = 8, 12  # a Training sheet's columns: the update number, every other
+CHART_WIDTH = 600  # pixels: a Training sheet's chart, from column B (within the first page's columns)
+CHART_OFFSET = 12  # pixels right of column B's edge: a chart touching the repeated column A prints on every page
+
+
+def print_training(ws, cols: T.TrainingColumns, paper: str = "a4") -> None:
+    """A Training sheet prints readably: its columns in page-wide groups, the update number and the
+    header rows on every page (`sheetprop.writing.printing`)."""
+    printing.page_setup(ws, paper)
+    ws.set_print_scale(printing.PRINT_SCALE)
+    ws.repeat_rows(L.TRAIN_HEADER_ROW - 1, L.TRAIN_HEADER_ROW)
+    ws.repeat_columns(0, 0)
+    widths = [INDEX_WIDTH] + [COLUMN_WIDTH] * (cols.width - 1)
+    groups = [col for k, (col, group, _h) in enumerate(cols.headers) if k and group != cols.headers[k - 1][1]]
+    # the chart is anchored to the cells it covers in Excel: the first column right of it
+    chart_end = 1 + -(-(CHART_OFFSET + CHART_WIDTH) // int(COLUMN_WIDTH * 7 + 5))
+    breaks = printing.column_breaks(widths, groups, chart_end, paper)
+    if breaks:
+        ws.set_v_pagebreaks(breaks)
 
 
 def loss_chart(wb, spec: Spec):
@@ -66,8 +88,8 @@ def training_chart(wb, ws, spec: Spec, cols: T.TrainingColumns, sheet: str, own_
     })
     chart.set_title({"name": "Loss during training"})
     chart.set_legend({"none": True})
-    chart.set_size({"width": 720, "height": 330})
-    ws.insert_chart(3 if own_cell else 2, 1, chart)
+    chart.set_size({"width": CHART_WIDTH, "height": 330})
+    ws.insert_chart(3 if own_cell else 2, 1, chart, {"x_offset": CHART_OFFSET})
 
 
 def sweep_sheet(wb, ws, spec: Spec, runs: list[tuple[str, float]], cols: T.TrainingColumns, fmt,
