@@ -90,6 +90,8 @@ def exercise_layout(spec: Spec, blank, maths: str = "formulas") \
             cell.text = "" if maths == "none" else "from " + ", ".join(_unique(graph[x].base for x in q.inputs))
         elif cell.style == "header" and cell.text == "Maths" and maths != "formulas":
             cell.text = "" if maths == "none" else "Computed from"
+    if maths == "none":  # the column left out: no cell at all where the formulas were
+        sheet.cells = [c for c in sheet.cells if not (c.style in ("maths", "header") and c.col == 2 and c.text == "")]
     return sheet, names, answers
 
 
@@ -125,8 +127,8 @@ def given_words(graph: G.Graph) -> str:
 
     parts = ["the learning rate eta"]
     kinds = [("input", "input", "inputs"), ("target", "target", "targets")]
-    for kind, one, many in kinds:
-        names = [q.base for q in graph if q.kind == kind]
+    for kind, one, many in kinds:  # with several samples in the first batch, each sample's own names
+        names = [q.name for q in graph if q.kind == kind]
         parts.append(f"the {one if len(set(names)) == 1 else many} {some(names)}")
     weights = [p.name for p in graph.params if p.kind == "w"]
     biases = [p.name for p in graph.params if p.kind != "w"]
@@ -168,7 +170,7 @@ def instructions(spec: Spec, blank: set[str], maths: str = "formulas",
         ("section", "What to do"),
         ("label", f"1. The yellow cells hold the given values: {given_words(graph)}."),
         ("label", "2. Fill every green cell with a formula. Each green cell has a name (column Name), and so does "
-                  f"every given value: in {first.base} write {example_formula(graph, maths)}, not the number you "
+                  f"every given value: in {first.name} write {example_formula(graph, maths)}, not the number you "
                   "worked out."),
         ("label", column),
         ("label", "4. Keep the names and the layout; add helper cells anywhere if you like. Save as .xlsx."),
