@@ -42,7 +42,7 @@ from sheetprop.writing.xlsx import PAPERS
               help="Learning rate, or a sweep of them comma-separated (0.1,0.2,0.5,0.8,1,2): a Training sheet "
                    "per rate and a Sweep sheet charting their losses together (overrides the spec).")
 @click.option("--paper", type=click.Choice(sorted(PAPERS)), default="a4", show_default=True,
-              help="Paper size of the print set-up (every sheet landscape, one page wide).")
+              help="Paper size of the print set-up (landscape; the Training sheets in page-wide column groups).")
 def generate(spec: str, output: Path | None, epochs: int | None, as_json: bool, max_cells: int, exercise: bool,
              blank: str | None, maths: str | None, no_maths: bool, etas: tuple[float, ...] | None,
              paper: str) -> None:

@@ -124,6 +124,8 @@ def brief_lines(report: FileReport, total: float | None = None) -> list[str]:
         lines.append(clean(f"  {_where(e)}  {e.status.replace('_', ' ')}"))
         if e.formula:
             lines.append(clean(f"      your formula:  {e.formula}"))
+        elif isinstance(e.got, float) and e.status == "hardcoded":
+            lines.append(clean(f"      your cell:     {shown_value(e.got)}, a number typed in"))
         if e.should:
             same = e.should_cells and e.should_cells[1:] != e.should
             lines.append(clean(f"      should be:     {_as_formula(e.should)}"
@@ -174,6 +176,8 @@ def in_words(text: str, words: dict[str, str]) -> str:
 
 
 VERBS = ("uses", "refers", "gives", "calls", "reaches", "builds", "covers", "holds", "is ", "was ")
+DONE = ("used ", "typed ", "added ", "took ", "left ", "summed ", "wrote ", "dropped ", "computed ", "swapped ",
+        "stepped ", "multiplied ", "subtracted ", "divided ", "updated ", "forgot ")  # what the student did
 
 
 def _sentences(text: str, words: dict[str, str]) -> list[str]:
@@ -186,6 +190,8 @@ def _sentences(text: str, words: dict[str, str]) -> list[str]:
             continue
         if part.startswith(VERBS):
             part = "The formula " + part
+        elif part.startswith(DONE):
+            part = "You " + part
         elif not NAME.match(part):
             part = part[0].upper() + part[1:]
         out.append(in_words(part, words) + ".")
