@@ -125,6 +125,7 @@ def test_the_bundle_holds_gradescopes_entry_points_and_this_sheetprop(bundle):
     assert not any(r.startswith(("pytest", "hypothesis")) for r in requirements)  # no test extras
 
 
+@pytest.mark.slow
 def test_setup_installs_into_a_virtual_environment_and_checks_itself(bundle, tmp_path):
     """setup.sh as Gradescope runs it (apt-get skipped; the venv sees this machine's packages, so pip
     finds every pinned requirement satisfied without a download); then a submission uses that venv."""

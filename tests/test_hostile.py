@@ -378,6 +378,7 @@ def test_a_file_that_hangs_the_engine_is_stopped_and_the_next_is_graded(folder, 
     assert reports[1].all_right
 
 
+@pytest.mark.slow
 def test_a_chain_thirty_thousand_deep_is_graded(folder, good):
     path = solve(folder / "exercise.xlsx", folder / "chain.xlsx",
                  {"net_h1": "=Chain!A30000+w_1*i_1+w_2*i_2+b_1"})

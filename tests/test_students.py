@@ -175,6 +175,7 @@ def test_a_pasted_loss_curve_is_reported_not_graded(tmp_path):
     assert report.training[-1]["rows"] == 10 and report.all_right
 
 
+@pytest.mark.slow
 def test_formatting_that_runs_far_is_no_reason_to_refuse(tmp_path):
     """Whole columns formatted down to row 200,000 hold no content: only cells with content count."""
     from openpyxl.styles import Font
