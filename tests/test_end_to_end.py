@@ -36,7 +36,7 @@ def random_book(folder, seed, **kw):
     return path
 
 
-@pytest.mark.parametrize("engine", ["ironcalc", "formulas"])
+@pytest.mark.parametrize("engine", ["ironcalc", pytest.param("formulas", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("name", PRESETS)
 def test_every_preset_verifies_with_every_pip_engine(books, name, engine):
     report = verify_workbook(books[name], engine=engine)

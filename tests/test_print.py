@@ -31,7 +31,7 @@ PAGE = {"a4": (841.89, 595.28), "letter": (792.0, 612.0)}
 
 
 MIN_TEXT = 8.0  # points: the smallest text a printed sheet may have
-UPDATES = 150  # a sweep's updates: several pages down for each group of columns
+UPDATES = 80  # a sweep's updates: several pages down for each group of columns
 UPDATE = re.compile(r"(^|\n)update(\s|$)")  # a Training sheet's first header, on a line of the header row
 
 
