@@ -388,7 +388,7 @@ def test_a_chain_thirty_thousand_deep_is_graded(folder, good):
     for r in range(1, 30_000):
         ws.cell(r + 1, 1, f"=A{r}*1")
     wb.save(path)
-    report, = grade_files([path], MAZUR, GradeOptions(engine="ironcalc", timeout=60, max_memory=2 * 2**30))
+    report, = grade_files([path], MAZUR, GradeOptions(engine="ironcalc", timeout=600, max_memory=2 * 2**30))  # only a hang stops it
     assert report.error is None and report.all_right
 
 
