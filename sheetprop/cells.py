@@ -51,7 +51,8 @@ class Ref(NamedTuple):
         return f"{quote_sheetname(self.sheet)}!{a1(self.row, self.col, True)}"
 
     def __str__(self) -> str:
-        return f"{self.sheet}!{self.a1}"
+        """`Sheet1!B7`, `'ɳ = 0.1 '!E34`: the sheet quoted as Excel writes it when it needs quotes."""
+        return f"{quote_sheetname(self.sheet)}!{self.a1}"
 
     @classmethod
     def at(cls, sheet: str, row1: int, col1: int) -> "Ref":

@@ -125,6 +125,7 @@ def test_the_bundle_holds_gradescopes_entry_points_and_this_sheetprop(bundle):
     assert not any(r.startswith(("pytest", "hypothesis")) for r in requirements)  # no test extras
 
 
+@pytest.mark.slow
 def test_setup_installs_into_a_virtual_environment_and_checks_itself(bundle, tmp_path):
     """setup.sh as Gradescope runs it (apt-get skipped; the venv sees this machine's packages, so pip
     finds every pinned requirement satisfied without a download); then a submission uses that venv."""
@@ -157,7 +158,7 @@ def test_a_right_submission_gets_every_point(bundle, tmp_path):
     assert all(t["status"] == "passed" for t in tests.values())
     assert tests["grad_w_5"]["output"] == f"correct: {solve(NOBIAS).values['grad_w_5']:.9g} in {sheet.cell('grad_w_5')}"
     assert tests["grad_w_5"]["tags"] == ["Gradients"]
-    assert results["output"].startswith("homework.xlsx: 27 / 27 points (every answer is right)")
+    assert results["output"].startswith("homework.xlsx: 39 / 39 points (every answer is right)")
     assert "table Sheet1!A6 (30 rows, η = 0.5): correct: every update right" in results["output"]
     assert f"(from {tmp_path / 'autograder' / 'source' / 'sheetprop'})" in stdout  # the bundled sheetprop
 
@@ -171,7 +172,7 @@ def test_a_slip_loses_its_points_and_is_named(bundle, tmp_path):
     expected = solve(NOBIAS).values["grad_w_5"]
     assert grad["output"].startswith("incorrect: your value ") and f"expected {expected:.9g}" in grad["output"]
     assert "bracket" in grad["output"]
-    assert results["score"] == round(26 * 39 / 27, 6)  # the new w5 that uses it is right given the student's own gradient
+    assert results["score"] == round(26 * 39 / 27, 2)  # the new w5 that uses it is right given the student's own gradient
     assert tests["new_w_5"]["status"] == "passed" and "carried forward" in tests["new_w_5"]["output"]
     assert "first wrong at update 0: grad_w_5" in results["output"]
 

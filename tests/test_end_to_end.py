@@ -36,7 +36,7 @@ def random_book(folder, seed, **kw):
     return path
 
 
-@pytest.mark.parametrize("engine", ["ironcalc", "formulas"])
+@pytest.mark.parametrize("engine", ["ironcalc", pytest.param("formulas", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("name", PRESETS)
 def test_every_preset_verifies_with_every_pip_engine(books, name, engine):
     report = verify_workbook(books[name], engine=engine)
@@ -46,7 +46,8 @@ def test_every_preset_verifies_with_every_pip_engine(books, name, engine):
     assert report.worst_rel_error < 1e-12
 
 
-@pytest.mark.parametrize("engine, seeds", [("ironcalc", range(60)), ("formulas", range(8))])
+@pytest.mark.parametrize("engine, seeds", [("ironcalc", range(60)),
+                                           pytest.param("formulas", range(8), marks=pytest.mark.slow)])
 def test_random_specs_verify(tmp_path, engine, seeds):
     refused = []
     for seed in seeds:

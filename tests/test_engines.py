@@ -395,7 +395,7 @@ def stress(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("engine", [pytest.param("libreoffice", marks=LIBREOFFICE), "ironcalc"])
+@pytest.mark.parametrize("engine", [pytest.param("libreoffice", marks=[*LIBREOFFICE, pytest.mark.slow]), "ironcalc"])
 def test_deep_chains_whole_columns_and_name_bombs_inside_the_limits(engine, stress):
     from sheetprop.isolate import run
 

@@ -171,3 +171,76 @@ def test_libreoffice_computes_an_exercise_without_stored_results(blank_back, fol
     assert ws[cells["net_h1"][1].coordinate].value == pytest.approx(0.3775)
     assert ws[cells["E_total"][1].coordinate].value == pytest.approx(NET.values["E_total"])
     assert ws[cells["delta_o1"][1].coordinate].value is None
+
+
+# ---------------------------------------------------------------- texts from the spec, the Maths column
+
+
+def texts_of(path) -> list[str]:
+    """Every text of the handout: the Instructions sheet and the Network sheet's words."""
+    wb = openpyxl.load_workbook(path)
+    return [c.value for ws in wb.worksheets for row in ws.iter_rows() for c in row
+            if isinstance(c.value, str) and not c.value.startswith("=")]
+
+
+@pytest.mark.parametrize("preset", ["mazur-nobias", "mazur", "perceptron", "vandermerwe", "xor", "hmkcode"])
+def test_every_example_in_a_handout_uses_only_names_the_workbook_has(folder, preset):
+    path = folder / f"{preset}-names.xlsx"
+    assert run("generate", preset, "--exercise", "-o", path).exit_code == 0
+    wb = openpyxl.load_workbook(path)
+    names = {n.lower() for n in wb.defined_names}
+    instructions = [c.value for row in wb["Instructions"].iter_rows() for c in row if c.value]
+    examples = [m for text in instructions for m in re.findall(r"=[\w*+\-/().…]+", text)]
+    assert examples, instructions
+    for example in examples:
+        used = {w.lower() for w in re.findall(r"[A-Za-z_][\w.]*", example) if not w.isupper()}
+        assert used <= names, (example, used - names)
+    given = next(t for t in instructions if t.startswith("1. "))
+    spec = load_spec(preset)
+    has_biases = any(b is not None for b in spec.biases)
+    assert ("bias" in given) == has_biases, given
+    for word in re.findall(r"\b[a-z]+_\w+\b", given):
+        assert word.lower() in names, (word, given)
+
+
+def test_the_mazur_nobias_handout_has_no_bias_anywhere(folder):
+    path = folder / "nobias.xlsx"
+    assert run("generate", "mazur-nobias", "--exercise", "-o", path).exit_code == 0
+    texts = texts_of(path)
+    text = "\n".join(texts)
+    name = load_spec("mazur-nobias").name  # "Mazur 2-2-2 without biases"
+    assert "b_1" not in text and not [t for t in texts if "bias" in t.lower() and name not in t and "--spec" not in t]
+    assert "in net_h1 write =w_1*i_1+w_2*i_2, not the number" in text
+
+
+@pytest.mark.parametrize("args, header, net_h1", [
+    ([], "Maths", "net_h1 = w1·i1 + w2·i2 + b1"),
+    (["--maths", "inputs"], "Computed from", "from w_1, w_2, i_1, i_2, b_1"),
+    (["--no-maths"], None, None),
+    (["--maths", "none"], None, None),
+])
+def test_the_maths_column_says_as_much_as_asked(folder, args, header, net_h1):
+    path = folder / f"maths{len(args)}{args[-1] if args else ''}.xlsx"
+    result = run("generate", "mazur", "--exercise", *args, "-o", path)
+    assert result.exit_code == 0, result.output
+    wb, cells = by_name(path)
+    ws = wb["Network"]
+    row = cells["net_h1"][1].row
+    assert ws.cell(row, 3).value == net_h1
+    computed = [ws.cell(cells[name][1].row, 3).value for name in NET.rules]
+    assert all(v is None for v in computed) if net_h1 is None else all(computed)
+    headers = {c.value for row_ in ws.iter_rows() for c in row_ if c.column == 3 and c.style_id and c.font.b}
+    assert ("Maths" in headers) == (header == "Maths") and ("Computed from" in headers) == (header == "Computed from")
+    # the given values keep their meaning, and the student still knows what to fill in
+    assert ws.cell(cells["w_1"][1].row, 3).value == "from i1 to h1"
+    instructions = "\n".join(c.value for row_ in wb["Instructions"].iter_rows() for c in row_ if c.value)
+    assert ("=w_1*i_1+w_2*i_2+b_1" in instructions) == (header == "Maths")
+
+
+def test_maths_options_are_checked(folder):
+    out = folder / "x.xlsx"
+    result = run("generate", "mazur", "--maths", "some", "-o", out)
+    assert result.exit_code == 2 and "'some' is not one of 'formulas', 'inputs', 'none'" in result.output
+    result = run("generate", "mazur", "--no-maths", "--maths", "inputs", "-o", out)
+    assert result.exit_code == 2 and "--no-maths and --maths inputs say different things" in result.output
+    assert run("generate", "mazur", "--maths", "inputs", "-o", out).output.startswith(f"Wrote exercise {out}")

@@ -329,8 +329,8 @@ def test_a_free_layout_is_found_by_labels_and_graded(free):
     report = grade_file(free, MAZUR)
     assert report.all_right, [(i.name, i.status, i.cell, i.diagnosis) for i in report.items if i.status != "correct"]
     assert all(i.found_by.startswith(("structure, label", "label")) for i in report.items)
-    assert item(report, "w_5").cell == "My work!E4"  # below its label in a header row
-    assert item(report, "net_h1").found_by == "structure, label 'NET_H1' at My work!A13"
+    assert item(report, "w_5").cell == "'My work'!E4"  # below its label in a header row (quoted, as Excel writes it)
+    assert item(report, "net_h1").found_by == "structure, label 'NET_H1' at 'My work'!A13"
     assert item(report, "E_total").found_by.startswith("structure, label 'E total'")
 
 
@@ -350,12 +350,12 @@ def test_a_map_finds_what_labels_cannot(folder):
                               if ws.cell(r, 1).value in ("E o1", "E O1", "E_O1", "E o2", "E O2", "E_O2"))
     wb.save(path)
     unlabelled = item(grade_file(path, MAZUR), "E_total")  # its formula shows what it is
-    assert (unlabelled.status, unlabelled.cell, unlabelled.found_by) == ("correct", "My work!F1", "structure")
+    assert (unlabelled.status, unlabelled.cell, unlabelled.found_by) == ("correct", "'My work'!F1", "structure")
     ws["F2"] = "=F1"
     wb.save(path)  # a copy of it elsewhere: the instructor's map says which cell is the answer
     cell_map = parse_map("E_total: \"'My work'!F2\"", G.build(MAZUR).names)
     it = item(grade_file(path, MAZUR, GradeOptions(cell_map=cell_map)), "E_total")
-    assert (it.status, it.cell, it.found_by) == ("correct", "My work!F2", "map")
+    assert (it.status, it.cell, it.found_by) == ("correct", "'My work'!F2", "map")
 
 
 def test_labels_are_matched_loosely():
@@ -491,7 +491,7 @@ def test_check_many_files_json_csv_and_a_broken_one(good, bad, folder):
     assert set(data[0]["items"][0]) >= {"name", "cell", "status", "expected", "got", "diagnosis"}
     assert data[1]["score"] == 38 and data[2]["error"] and data[2]["items"] == []
     rows = csv_path.read_text().splitlines()
-    assert rows[0].startswith("student,file,score,max_score,correct,carried_forward")
+    assert rows[0].startswith("student,file,score,max_score,percent,correct,carried_forward")
     assert rows[2].startswith("bob,") and "new_w_5: incorrect" in rows[2]
     assert rows[3].startswith("carol,") and "zip" in rows[3]
 

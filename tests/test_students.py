@@ -154,7 +154,7 @@ def test_one_sheet_per_learning_rate_each_graded_with_its_own(tmp_path):
     report = grade(tmp_path, *sheets, spec=spec)
     assert [(t["sheet"], t["eta"], t["status"]) for t in report.training] == [
         ("η = 0.1", 0.1, "correct"), ("η = 0.5", 0.5, "correct"), ("η = 2", 2.0, "incorrect")]
-    assert all(i.cell.startswith("η = 0.5!") for i in report.items)  # the main table: the spec's η
+    assert all(i.cell.startswith("'η = 0.5'!") for i in report.items)  # the main table: the spec's η
     assert report.score == report.max_score  # its items make the score
     assert not report.all_right  # but the η = 2 sheet has a wrong row: the file is not all right (exit 1)
 
@@ -175,6 +175,7 @@ def test_a_pasted_loss_curve_is_reported_not_graded(tmp_path):
     assert report.training[-1]["rows"] == 10 and report.all_right
 
 
+@pytest.mark.slow
 def test_formatting_that_runs_far_is_no_reason_to_refuse(tmp_path):
     """Whole columns formatted down to row 200,000 hold no content: only cells with content count."""
     from openpyxl.styles import Font

@@ -102,11 +102,22 @@ def test_the_sweep_chart_has_a_series_per_learning_rate_a_legend_and_axis_titles
     assert drawings  # the charts are anchored in sheets
 
 
-@pytest.mark.parametrize("engine", ["ironcalc", "formulas"])
-def test_verify_checks_every_sheet(homework, engine):
-    report = verify_workbook(homework, engine=engine)
+def test_verify_checks_every_sheet(homework):
+    report = verify_workbook(homework, engine="ironcalc")
     assert report.error is None and report.mismatches == []
     spec = with_sweep(with_epochs(load_spec("mazur-nobias"), 40), ETAS)
+    from sheetprop.model.spec import count_formulas
+    assert report.cells == count_formulas(spec)
+
+
+def test_verify_checks_every_sheet_with_the_formulas_engine(tmp_path):
+    """The pure-Python engine, an independent second opinion, on a smaller sweep (it takes a minute
+    for the whole homework)."""
+    spec = with_sweep(with_epochs(load_spec("mazur-nobias"), 8), (0.1, 0.5, 2.0))
+    book = tmp_path / "small.xlsx"
+    write_workbook(spec, book)
+    report = verify_workbook(book, engine="formulas")
+    assert report.error is None and report.mismatches == []
     from sheetprop.model.spec import count_formulas
     assert report.cells == count_formulas(spec)
 
@@ -246,7 +257,7 @@ def test_an_exercise_set_with_another_rate_is_checked_with_it(tmp_path):
     runner = CliRunner()
     result = runner.invoke(main, ["generate", "mazur", "--eta", "0.1,0.5", "--exercise", "-o", str(exercise)])
     assert result.exit_code == 0, result.output
-    assert "note: an exercise is set with one learning rate: η = 0.1, the first of the sweep" in result.output
+    assert "2 Training sheets of 20 updates each to fill in and the Sweep chart" in result.output
     texts = [c.value for row in openpyxl.load_workbook(exercise)["Instructions"].iter_rows() for c in row]
     assert "sheetprop check YOUR_FILE.xlsx --spec mazur --eta 0.1" in texts
     assert runner.invoke(main, ["generate", "mazur", "--eta", "0.1", "--epochs", "0", "-o", str(solution)]).exit_code == 0
@@ -259,3 +270,103 @@ def test_an_exercise_set_with_another_rate_is_checked_with_it(tmp_path):
     assert wrong.exit_code == 1 and eta["status"] == "incorrect" and eta["expected"] == 0.5
     alone = runner.invoke(main, ["check", str(solution), "--eta", "0.1"])
     assert alone.exit_code == 2 and alone.output == "Error: --eta changes the learning rate of the spec: pass --spec too\n"
+
+
+# ---------------------------------------------------------------- the handout of the homework
+
+
+@pytest.fixture(scope="module")
+def handout(tmp_path_factory):
+    """The handout as courses set the homework: the Network sheet and a Training sheet per η to fill in."""
+    folder = tmp_path_factory.mktemp("handout")
+    book = folder / "handout.xlsx"
+    result = CliRunner().invoke(main, ["generate", "mazur-nobias", "--eta", ",".join(f"{e:g}" for e in ETAS),
+                                       "--epochs", "50", "--exercise", "-o", str(book)])
+    assert result.exit_code == 0, result.output
+    assert "6 Training sheets of 50 updates each to fill in and the Sweep chart" in result.output
+    return book
+
+
+def test_the_handout_has_a_training_sheet_per_rate_to_fill_in(handout, homework):
+    spec = with_sweep(with_epochs(load_spec("mazur-nobias"), 50), ETAS)
+    wb = openpyxl.load_workbook(handout)
+    sheets = [training_sheet(spec, eta) for eta in ETAS]
+    assert wb.sheetnames == ["Instructions", "Network", *sheets, "Sweep"]
+    answer = openpyxl.load_workbook(homework)  # the model answer: the same header rows
+    for sheet, eta in zip(sheets, ETAS):
+        ws = wb[sheet]
+        assert ws.cell(ETA_CELL[0] + 1, ETA_CELL[1] + 1).value == eta  # its own η, a given value in yellow
+        assert ws.cell(ETA_CELL[0] + 1, ETA_CELL[1] + 1).fill.fgColor.rgb == "FFFFF2CC"
+        header = [c.value for c in ws[L.TRAIN_HEADER_ROW + 1]]
+        assert header == [c.value for c in answer[sheet][L.TRAIN_HEADER_ROW + 1]]
+        rows = list(ws.iter_rows(min_row=L.TRAIN_FIRST_ROW + 1, values_only=True))
+        assert [row[0] for row in rows] == list(range(51))  # --epochs 50: the updates 0 … 50
+        params = [c for c, h in enumerate(header) if h and re.fullmatch(r"w\d", h)]
+        assert [rows[0][c] for c in params] == [f"=w_{k}" for k in range(1, 9)]  # row 0 starts from the given weights
+        blank = [(k, c) for k, row in enumerate(rows) for c in range(1, len(header))
+                 if not (k == 0 and c in params)]
+        assert all(rows[k][c] is None for k, c in blank)  # every other cell is the student's
+        assert ws.cell(L.TRAIN_FIRST_ROW + 2, 2).fill.fgColor.rgb == "FFE2EFDA"  # green: to fill in
+
+
+def test_the_handouts_sweep_chart_reads_what_the_student_fills_in(handout):
+    with zipfile.ZipFile(handout) as z:
+        charts = [z.read(n).decode() for n in z.namelist() if n.startswith("xl/charts/chart")]
+        sheets = "".join(z.read(n).decode() for n in z.namelist() if n.startswith("xl/worksheets/sheet"))
+    sweep = next(xml for xml in charts if "one curve per learning rate" in xml)
+    spec = with_sweep(with_epochs(load_spec("mazur-nobias"), 50), ETAS)
+    for eta in ETAS:  # each series: the update numbers and the E_total column of its sheet, rows 0 … 50
+        sheet = training_sheet(spec, eta)
+        assert re.search(rf"<c:f>'{re.escape(sheet)}'!\$[A-Z]+\${L.TRAIN_FIRST_ROW + 1}:\$[A-Z]+\$"
+                         rf"{L.TRAIN_FIRST_ROW + 51}</c:f>", sweep), sheet
+    # no answer is stored: the only stored results are given values (row 0's weights, each sheet's η)
+    stored = re.findall(r"<f>([^<]*)</f><v>[^<]+</v>", sheets)
+    assert stored and all(re.fullmatch(r"w_\d|'[^']+'!\$B\$3", f) for f in stored), set(stored)
+
+
+def fill_in(handout, answer, out):
+    """A student who fills the handout with the model answer's formulas (sheetprop's own)."""
+    book, model = openpyxl.load_workbook(handout), openpyxl.load_workbook(answer)
+    for name, dn in book.defined_names.items():
+        sheet, ref = dn.attr_text.split("!")
+        cell = book[sheet][ref.replace("$", "")]
+        if cell.value is None:
+            cell.value = model[sheet][ref.replace("$", "")].value
+    for ws in book.worksheets:
+        if ws.title.startswith("Training"):
+            for row in model[ws.title].iter_rows(min_row=L.TRAIN_FIRST_ROW + 1):
+                for c in row:
+                    if ws[c.coordinate].value is None and c.value is not None:
+                        ws[c.coordinate].value = getattr(c.value, "text", c.value)  # a shared formula's text
+    book.save(out)
+    return out
+
+
+def test_a_filled_handout_is_graded_each_table_with_its_own_rate(tmp_path):
+    etas = (0.1, 0.5, 2.0)  # three of the six rates and 20 updates: the same sheets, graded in a third of the time
+    spec = with_sweep(with_epochs(load_spec("mazur-nobias"), 20), etas)
+    runner = CliRunner()
+    handout = tmp_path / "handout.xlsx"
+    assert runner.invoke(main, ["generate", "mazur-nobias", "--eta", "0.1,0.5,2", "--epochs", "20", "--exercise",
+                                "-o", str(handout)]).exit_code == 0
+    answer = write_workbook(spec, tmp_path / "answer.xlsx") and tmp_path / "answer.xlsx"
+    filled = fill_in(handout, answer, tmp_path / "filled.xlsx")
+    result = runner.invoke(main, ["check", str(filled), "--spec", "mazur-nobias", "--eta", "0.1", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)[0]
+    assert report["score"] == report["max_score"] == 39
+    assert [t["sheet"] for t in report["training"]] == [training_sheet(spec, eta) for eta in etas]
+    assert [t["eta"] for t in report["training"]] == list(etas)
+    assert all(t["status"] == "correct" and t["rows"] == 21 for t in report["training"])
+    # a slip in one sheet's update (w + η·g) is that table's, found where it first appears
+    wb = openpyxl.load_workbook(filled)
+    ws = wb[training_sheet(spec, 0.5)]
+    cell = ws.cell(L.TRAIN_FIRST_ROW + 7, 2)  # update 6's w1
+    cell.value = cell.value.replace("-", "+", 1)
+    wb.save(tmp_path / "slip.xlsx")
+    slip = json.loads(runner.invoke(main, ["check", str(tmp_path / "slip.xlsx"), "--spec", "mazur-nobias",
+                                           "--eta", "0.1", "--json"]).output)[0]
+    statuses = {t["eta"]: t["status"] for t in slip["training"]}
+    assert statuses == {eta: "incorrect" if eta == 0.5 else "correct" for eta in etas}
+    wrong = next(t for t in slip["training"] if t["eta"] == 0.5)["first_wrong"]
+    assert (wrong["update"], wrong["name"]) == (5, "new_w_1")  # update 6's w1 is the new w1 of update 5

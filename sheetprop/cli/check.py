@@ -47,25 +47,31 @@ from sheetprop.model.spec import load_yaml
                size="Refuse a workbook that expands to more than this once unzipped (zip bombs).",
                cells="Refuse a workbook holding more cells than this (and a spec whose exercise would).")
 @click.option("-d", "--details", is_flag=True, help="With several files, list every quantity of every file.")
+@click.option("--brief", "--only-wrong", "brief", is_flag=True,
+              help="Print only the student's view: the verdict, what to fix first and each cell to fix (the "
+                   "student's own word and cell, their formula, what it should compute, expected and got).")
 def check(files: tuple[Path, ...], spec_ref: str | None, eta: tuple[float, ...] | None, as_json: bool, gradescope: Path | None, csv_path: Path | None,
           html_path: Path | None, map_path: Path | None, points_path: Path | None, tol: float,
           carried_forward_credit: float, hardcoded_credit: float, engine: str, jobs: int, timeout: float,
-          max_memory: int, max_size: int, max_cells: int, details: bool) -> None:
+          max_memory: int, max_size: int, max_cells: int, details: bool, brief: bool) -> None:
     """Grade students' workbooks FILES against SPEC (or the network each workbook shows).
 
     Each quantity is found by its name, a map entry, the structure of the formulas or a
     label, recomputed from the student's own formulas, and reported as correct,
     carried_forward (right given the student's earlier values), incorrect (with the likely
     mistake), missing, hardcoded or error. Every row-per-iteration table is checked
-    update by update. Exit 0 when every answer is right, 1 when one is wrong, 2 when a
-    file could not be used.
+    update by update. A report leads with the verdict and what to fix first; every score
+    is out of the assignment's total (what a sheet showing every quantity earns). Exit 0
+    when every answer is right, 1 when one is wrong, 2 when a file could not be used.
 
     Files are untrusted: each is graded in a process of its own within the limits below,
     never written to, and no macro or link in it is followed.
     """
     from sheetprop.grading import grade as G
     from sheetprop.grading.batch import grade_files
+    from sheetprop.grading.judge import full_marks
     from sheetprop.reports import text as reports_
+    from sheetprop.reports.scores import class_total, report_json
 
     if eta is not None and not spec_ref:
         raise UserError("--eta changes the learning rate of the spec: pass --spec too")
@@ -77,34 +83,37 @@ def check(files: tuple[Path, ...], spec_ref: str | None, eta: tuple[float, ...] 
     outputs = (("--csv", csv_path), ("--html", html_path), ("--gradescope", gradescope))
     check_outputs({option: p for option, p in outputs if p},
                    [*files, Path(spec_ref) if spec_ref else None, map_path, points_path])
-    _, cell_map, points = marking(network, map_path, points_path)
+    sol, cell_map, points = marking(network, map_path, points_path)
     options = G.GradeOptions(tol=tol, points=points, carried_forward_credit=carried_forward_credit,
                              hardcoded_credit=hardcoded_credit, cell_map=cell_map, engine=engine, timeout=timeout,
                              max_memory=max_memory, max_uncompressed=max_size, max_cells=max_cells)
     reports = grade_files(files, network, options, jobs=jobs, progress=progress("files graded", not as_json))
+    total = class_total(reports, full_marks(sol, points) if network else None)
 
     if as_json:
-        click.echo(dumps([r.to_json() for r in reports], indent=1))
+        click.echo(dumps([report_json(r, total) for r in reports], indent=1))
     elif len(reports) == 1:
-        click.echo("\n".join(reports_.text_report(reports[0])))
+        click.echo("\n".join(reports_.text_report(reports[0], total, brief=brief)))
     else:
         for report in reports:
-            click.echo("\n".join(reports_.text_report(report) if details else [reports_.headline(report)]))
+            click.echo("\n".join(reports_.text_report(report, total, brief=brief) if details or brief
+                                 else [reports_.headline(report, total)]))
         click.echo("")
-        click.echo("\n".join(reports_.summary_table(reports)))
+        click.echo("\n".join(reports_.summary_table(reports, total=total)))
     writing: Path | None = None
     try:
         if csv_path:
             writing = csv_path
-            reports_.write_csv(reports, csv_path)
+            reports_.write_csv(reports, csv_path, total)
         if html_path:
             from sheetprop.reports.classpage import class_page
 
             writing = html_path
-            write_text(html_path, class_page(reports, title=f"{network.name}: class report" if network else None))
+            write_text(html_path, class_page(reports, title=f"{network.name}: class report" if network else None,
+                                             total=total))
         if gradescope:
             writing = gradescope
-            write_text(gradescope, dumps(reports_.gradescope(reports[0]), indent=1))
+            write_text(gradescope, dumps(reports_.gradescope(reports[0], total=total), indent=1))
     except OSError as exc:
         raise UserError(f"{writing}: cannot write: {exc.strerror or exc}") from None
     sys.exit(reports_.exit_code(reports))

@@ -4,17 +4,17 @@ reference values and the worked solution."""
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from sheetprop.cli.group import main
-from sheetprop.cli.params import LearningRates, UserError, load_checked, progress
+from sheetprop.cli.params import LearningRates, UserError, load_checked, load_checked_budget, progress
 from sheetprop.files import check_writable, is_special, target, write_text
 from sheetprop.jsonout import dumps
 from sheetprop.limits import MAX_FORMULA_CELLS
 from sheetprop.model.spec import load_spec, preset_names
+from sheetprop.writing.exercise import MAPS
 from sheetprop.writing.xlsx import PAPERS
 
 
@@ -27,18 +27,27 @@ from sheetprop.writing.xlsx import PAPERS
 @click.option("--max-cells", type=click.IntRange(min=1), default=MAX_FORMULA_CELLS, show_default=True,
               help="Refuse specs whose workbook would hold more formula cells than this.")
 @click.option("--exercise", is_flag=True,
-              help="Write an exercise: the answers left blank for the student, no stored results, no Training sheet.")
+              help="Write an exercise (a handout): the answers left blank for the student, no stored results. "
+                   "With a sweep (--eta 0.1,0.5) or --epochs it asks for the training run too: a Training sheet "
+                   "per learning rate with blank update rows, and the Sweep chart.")
 @click.option("--blank", metavar="SECTIONS",
               help="Sections to leave blank in an exercise (implies --exercise), comma-separated: forward, loss, "
                    "backward, gradients, update (gradients and new values), all.  [default: all]")
+@click.option("--maths", type=click.Choice(MAPS), metavar="LEVEL",
+              help="What an exercise's Maths column says (implies --exercise): formulas (each quantity's formula "
+                   "in symbols), inputs (only what it is computed from) or none (the column left out: the "
+                   "student derives every formula).  [default: formulas]")
+@click.option("--no-maths", is_flag=True, help="The same as --maths none.")
 @click.option("--eta", "etas", type=LearningRates(), metavar="RATES",
               help="Learning rate, or a sweep of them comma-separated (0.1,0.2,0.5,0.8,1,2): a Training sheet "
                    "per rate and a Sweep sheet charting their losses together (overrides the spec).")
 @click.option("--paper", type=click.Choice(sorted(PAPERS)), default="a4", show_default=True,
-              help="Paper size of the print set-up (every sheet landscape, one page wide).")
+              help="Paper size of the print set-up (landscape; the Training sheets in page-wide column groups).")
 def generate(spec: str, output: Path | None, epochs: int | None, as_json: bool, max_cells: int, exercise: bool,
-             blank: str | None, etas: tuple[float, ...] | None, paper: str) -> None:
-    """Write the workbook for SPEC (a spec file or a preset name).
+             blank: str | None, maths: str | None, no_maths: bool, etas: tuple[float, ...] | None,
+             paper: str) -> None:
+    """Write the workbook for SPEC (a spec file or a preset name) to a file: -o, else SPEC's name
+    with .xlsx in the current folder. Nothing is printed but a line saying what was written.
 
     Every quantity of the first update is a live, named formula on the Network sheet;
     the Training sheet unrolls every update of the run with a chart of the loss.
@@ -47,17 +56,21 @@ def generate(spec: str, output: Path | None, epochs: int | None, as_json: bool, 
     from sheetprop.writing.exercise import parse_blank
     from sheetprop.writing.workbook import write_workbook
 
-    network = load_checked(spec, epochs, max_cells, training=not (exercise or blank is not None), etas=etas)
+    if no_maths and maths not in (None, "none"):
+        raise UserError(f"--no-maths and --maths {maths} say different things: give one of them")
+    maths = "none" if no_maths else maths
+    exercise = exercise or blank is not None or maths is not None
+    # an exercise asks for the training run when the command line (or the spec) sets one: a sweep, or --epochs
+    network = load_checked(spec, epochs, max_cells, etas=etas, training=False)
+    run = not exercise or bool(network.sweep) or epochs is not None
+    if run:
+        load_checked_budget(network, max_cells)
     sections = None
-    if exercise or blank is not None:
+    if exercise:
         try:
             sections = parse_blank(blank)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        if network.sweep:
-            click.echo(f"note: an exercise is set with one learning rate: η = {network.eta_text(network.etas[0])}, "
-                       "the first of the sweep", err=True)
-            network = replace(network, sweep=())
     output = output or Path(Path(spec).stem + ".xlsx")
     real = target(output)
     if output.suffix.lower() != ".xlsx" and not is_special(output):
@@ -68,15 +81,18 @@ def generate(spec: str, output: Path | None, epochs: int | None, as_json: bool, 
     start = time.perf_counter()
     try:
         counts = write_workbook(network, output, progress=progress("rows written", not as_json), exercise=sections,
-                                paper=paper)
+                                paper=paper, maths=maths or "formulas", training=run)
     except OSError as exc:
         raise UserError(f"{output}: cannot write: {exc.strerror or exc}") from None
     seconds = time.perf_counter() - start
     if as_json:
         click.echo(dumps({"file": str(output), "seconds": round(seconds, 3), **counts}))
     elif sections is not None:
-        click.echo(f"Wrote exercise {output}: {counts['answers']} cells to fill in, {counts['formulas']} formulas "
-                   f"given, {counts['names']} names ({seconds:.2f} s)")
+        n = counts.get("sheets", 0)
+        sheets = (f", {n} Training sheets of {counts['updates']} updates each to fill in and the Sweep chart" if n > 1
+                  else f", a Training sheet of {counts['updates']} updates to fill in" if n else "")
+        click.echo(f"Wrote exercise {output}: {counts['answers']:,} cells to fill in, {counts['formulas']} formulas "
+                   f"given, {counts['names']} names{sheets} ({seconds:.2f} s)")
     else:
         updates = f"{counts['updates']:,} update{'s' if counts['updates'] != 1 else ''}"
         where = (f"on each of {len(network.etas)} Training sheets (η = {', '.join(network.eta_text(e) for e in network.etas)}) "
@@ -101,14 +117,21 @@ def reference(spec: str, epochs: int | None, as_json: bool, max_cells: int, etas
     if as_json:
         click.echo(dumps(result, indent=1))
         return
-    click.echo(f"{result['name']}: first update")
+    click.echo(f"{result['name']}: first update (numbers as a spreadsheet shows them; --json "
+               "gives every digit)")
     width = max(len(n) for n in result["names"])
     for name, value in result["names"].items():
-        click.echo(f"  {name:<{width}}  {value!r}")
+        click.echo(f"  {name:<{width}}  {shown(value)}")
     loss = result["loss"]
-    click.echo(f"loss after 0 updates: {loss[0]!r}; after {len(loss) - 1}: {loss[-1]!r}")
+    click.echo(f"loss after 0 updates: {shown(loss[0])}; after {len(loss) - 1}: {shown(loss[-1])}")
     for run in result.get("sweep", []):
-        click.echo(f"  η = {run['learning_rate']:g}: loss after {len(run['loss']) - 1} updates: {run['loss'][-1]!r}")
+        click.echo(f"  η = {run['learning_rate']:g}: loss after {len(run['loss']) - 1} updates: {shown(run['loss'][-1])}")
+
+
+def shown(value: float) -> str:
+    """A number as Excel and LibreOffice show it in a wide General cell: at most 15 significant digits
+    (0.39249999999999996 is 0.3925 there)."""
+    return f"{value:.15g}"
 
 
 @main.command()
@@ -119,7 +142,9 @@ def reference(spec: str, epochs: int | None, as_json: bool, max_cells: int, etas
               help="md: GitHub markdown with $…$ maths; html: one self-contained page that renders offline.  "
                    "[default: html for an -o ending in .html, else md]")
 def explain(spec: str, output: Path | None, fmt: str | None) -> None:
-    """Write the worked solution of SPEC's first update, as a tutorial does.
+    """Write the worked solution of SPEC's first update, as a tutorial does: markdown to standard
+    output (redirect it, or give -o), or to the file -o names; --format html writes SPEC's name
+    with .html in the current folder unless -o says otherwise.
 
     For every quantity, in the tutorial's order (forward pass, loss, then each layer's
     backward pass and update from the output down): its formula, the same formula with the

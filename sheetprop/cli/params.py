@@ -125,6 +125,14 @@ def load_checked(spec_ref: str, epochs: int | None = None, max_cells: int | None
     return spec
 
 
+def load_checked_budget(spec, max_cells: int | None = None) -> None:
+    """Refuse a spec whose workbook, Training sheets included, would hold more than `max_cells` formulas."""
+    try:
+        check_budget(spec, max_cells or MAX_FORMULA_CELLS)
+    except SpecError as exc:
+        raise UserError(str(exc)) from None
+
+
 def progress(label: str, enabled: bool):
     """A callback that redraws `label: done/total` on a terminal; None when quiet."""
     if not enabled or not sys.stderr.isatty():

@@ -21,11 +21,12 @@ from sheetprop.engines.openbook import WorkbookError
 from sheetprop.engines.screen import screen_book
 from sheetprop.errors import one_line
 from sheetprop.grading.dependencies import Dependencies
-from sheetprop.grading.judge import STATUSES, Item, close, judge_items
+from sheetprop.grading.judge import STATUSES, Item, judge_items
 from sheetprop.grading.locate import locate
 from sheetprop.grading.readbook import Formula, StudentBook, number, read_book
-from sheetprop.grading.runs import TableCheck, check_run, check_table, pasted
-from sheetprop.grading.tables import Table, find_pasted, find_tables
+from sheetprop.grading.tables import find_tables
+from sheetprop.grading.words import student_terms
+from sheetprop.grading.workbook_runs import check_runs, main_table, sweep_rate
 from sheetprop.jsonout import finite
 from sheetprop.limits import LIBREOFFICE_GRACE, MAX_CELLS, MAX_UNCOMPRESSED
 from sheetprop.model import reference as R
@@ -61,6 +62,9 @@ class FileReport:
     notes: list[str] = field(default_factory=list)  # what was ignored, held back or assumed, in words
     training: list[dict] = field(default_factory=list)  # one entry per table (`runs.TableCheck.to_json`)
     sweep: dict | None = None  # with a learning-rate sweep: {"rates", "covered", "missing"}
+    total: float = 0.0  # the assignment's total: what a sheet showing every quantity earns (`judge.full_marks`)
+    given_read: bool = False  # no spec: the given values were read from this workbook (so they agree with it)
+    words: dict[str, str] = field(default_factory=dict)  # name → the student's own word for it (see `Item.word`)
 
     @property
     def student(self) -> str:
@@ -90,6 +94,7 @@ class FileReport:
     def to_json(self) -> dict:
         return finite({"file": self.file, "score": self.score, "max_score": self.max_score, "error": self.error,
                         "notes": self.notes, "items": [asdict(i) for i in self.items], "training": self.training,
+                        "total": self.total, "given_read": self.given_read, "words": self.words,
                         **({"sweep": self.sweep} if self.sweep is not None else {})})
 
 
@@ -133,15 +138,17 @@ def _grade(report: FileReport, book: StudentBook, results: Results, spec: Spec |
 
         spec, assumed = infer_spec(book, deps, results, tables[0] if tables else None)
         report.notes.append(assumed)
+        report.given_read = True
     sol = R.solve(spec)
     table = main_table(tables, sol, results, book) if tables else None
     found = locate(book, sol.graph.names, dict(options.cell_map), sol=sol, deps=deps, values=results, table=table)
-    rate = _sweep_rate(spec, found, book, results)
+    rate = sweep_rate(spec, found, book, results)
     if rate is not None and rate != sol.spec.learning_rate:  # a sweep: the first update is judged with its own η
         sol = R.solve(replace(spec, learning_rate=rate, sweep=()))
         found = locate(book, sol.graph.names, dict(options.cell_map), sol=sol, deps=deps, values=results, table=table)
     report.notes += _settle_forms(found, sol, book, results)
     cells = {name: loc.cell for name, loc in found.items()}
+    shown = results
     results, substituted = _substitute_broken(report, book, results, sol, cells, deps, options)
     names_of = {cell: name for name, cell in cells.items()}
     stop = set(cells.values())
@@ -153,36 +160,13 @@ def _grade(report: FileReport, book: StudentBook, results: Results, spec: Spec |
         cell = cells.get(item.name)
         if cell in substituted and item.status != "error":
             item.diagnosis = (item.diagnosis + "; " if item.diagnosis else "") + substituted[cell]
+    student_terms(report, book, sol, found, shown, table, options)
     report.max_score = round(sum(i.max_points for i in report.items), 6)
     report.score = round(sum(i.points for i in report.items), 6)
-    near = lambda a, b: close(a, b, options.tol)  # noqa: E731
-    checks: list[TableCheck] = []
-    located = {name: loc.cell for name, loc in found.items()}
-    if table is None or not _mostly_in(table, located, sol):  # blocks down a sheet, a sheet per update
-        from sheetprop.grading.iterations import find_run
-
-        run = find_run(book, deps, sol, located)
-        if run is not None:
-            factors = {name: loc.form.factor for name, loc in found.items()}
-            checks.append(check_run(run, book, results, sol, located, near, factors))
-    for other in tables:
-        if other is table:
-            from sheetprop.grading.structure import locate_structure
-
-            cells = {name: loc.cell for name, loc in found.items()}
-            if not _mostly_in(table, cells, sol):  # the worked step elsewhere (a Network sheet), the run here
-                cells = locate_structure(book, sol, deps, results, {}, table)
-            else:  # a quantity computed outside the table is not a column of its rows: look for it in them
-                cells = {name: cell for name, cell in cells.items() if sol.graph[name].given or _in_rows(table, cell)}
-                cells.update(locate_structure(book, sol, deps, results, cells, table))
-            checks.append(check_table(other, book, results, sol, cells, near))
-        else:
-            checks.append(_check_other(other, table, book, results, sol, deps, found, near))
-    checks += [pasted(p) for p in find_pasted(book, deps, tables)]
-    report.training = [c.to_json() for c in checks]
-    if spec.sweep:
-        report.sweep = _coverage(spec, checks)
-        report.notes.append(_coverage_text(spec, report.sweep))
+    report.training, report.sweep, coverage = check_runs(book, deps, results, sol, spec, tables, table, found,
+                                                         options.tol)
+    if coverage:
+        report.notes.append(coverage)
 
 
 def _substitute_broken(report: FileReport, book: StudentBook, results: Results, sol: R.Solution,
@@ -278,82 +262,6 @@ def _typed_in_formulas(report: FileReport, found, book: StudentBook, deps: Depen
     for item in suspected:
         if item.status == "hardcoded":
             item.points = round(item.max_points * options.hardcoded_credit, 6)
-
-
-def _in_rows(table: Table, cell: Ref) -> bool:
-    """Is the cell in the table's first two rows (update 0 and its new weights)?"""
-    return cell.sheet == table.sheet and table.first <= cell.row <= table.first + 1
-
-
-def _mostly_in(table: Table, cells: dict[str, Ref], sol: R.Solution) -> bool:
-    """Are most of the computed quantities found in the table's first rows?"""
-    computed = [cell for name, cell in cells.items() if not sol.graph[name].given]
-    return 2 * sum(_in_rows(table, c) for c in computed) >= len(computed)
-
-
-def _check_other(other: Table, main: Table | None, book: StudentBook, results: Results, sol: R.Solution,
-                 deps: Dependencies, found, near) -> TableCheck:
-    """Another table (one sheet per learning rate, a second run beside the first): its quantities
-    sit where the main table's do when it is laid out the same, else they are found again; it is
-    judged with its own learning rate and given values."""
-    from sheetprop.grading.infer import with_given
-    from sheetprop.grading.structure import locate_structure
-
-    main_cells = {name: loc.cell for name, loc in found.items()}
-    if main is not None and other.labels == main.labels and other.params == main.params \
-            and _mostly_in(main, main_cells, sol):
-        shift = other.first - main.first
-        cells = {name: (Ref(other.sheet, loc.cell.row + shift, loc.cell.col) if _in_rows(main, loc.cell) else loc.cell)
-                 for name, loc in found.items() if sol.graph[name].given or _in_rows(main, loc.cell)}
-        if other.eta is not None:
-            cells["eta"] = other.eta
-    else:
-        cells = locate_structure(book, sol, deps, results, {}, other)
-    given = {}
-    for name, cell in cells.items():
-        raw = book.cells.get(cell)
-        value = results.get(cell.key) if isinstance(raw, Formula) else raw
-        if sol.graph[name].given and isinstance(value, (int, float)) and not isinstance(value, bool):
-            given[name] = float(value)
-    own = R.solve(with_given(sol.spec, sol, given))
-    return check_table(other, book, results, own, cells, near)
-
-
-def main_table(tables: list[Table], sol: R.Solution, results, book: StudentBook) -> Table:
-    """The table whose learning rate is the spec's (the first of a sweep's, else any of them), else the first."""
-    rates = [sol.values["eta"], *sol.spec.etas]
-    for eta in rates:
-        for table in tables:
-            cell = table.eta_cell(0)
-            raw = book.cells.get(cell) if cell else None
-            value = number(results.get(cell.key) if isinstance(raw, Formula) and cell else raw)
-            if value is not None and close(value, eta, 1e-9):
-                return table
-    return tables[0]
-
-
-def _sweep_rate(spec: Spec, found, book: StudentBook, results) -> float | None:
-    """With a learning-rate sweep, the rate of the sweep the first update found uses (None: no sweep,
-    or a rate that is none of them, which judging then calls wrong)."""
-    if not spec.sweep or "eta" not in found:
-        return None
-    cell = found["eta"].cell
-    raw = book.cells.get(cell)
-    value = number(results.get(cell.key) if isinstance(raw, Formula) else raw)
-    return next((rate for rate in spec.etas if value is not None and close(value, rate, 1e-9)), None)
-
-
-def _coverage(spec: Spec, checks: list[TableCheck]) -> dict:
-    """Which learning rates of the sweep the workbook's live training runs use, and which it lacks."""
-    used = [c.eta for c in checks if c.eta is not None and c.status in ("correct", "incorrect")]
-    covered = [rate for rate in spec.etas if any(close(rate, eta, 1e-9) for eta in used)]
-    return {"rates": list(spec.etas), "covered": covered, "missing": [r for r in spec.etas if r not in covered]}
-
-
-def _coverage_text(spec: Spec, sweep: dict) -> str:
-    show = lambda rates: ", ".join(spec.eta_text(r) for r in rates) or "none"  # noqa: E731
-    text = f"learning rates of the sweep with a training run here: {show(sweep['covered'])}"
-    return text + (f"; missing: {show(sweep['missing'])}" if sweep["missing"] else " (all of them)")
 
 
 def _notes(book: StudentBook, held: dict) -> list[str]:

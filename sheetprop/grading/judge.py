@@ -16,7 +16,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Protocol, TypeGuard
 
 from sheetprop.cells import Ref
@@ -67,6 +67,13 @@ class Item:
     mistake: str | None = None  # the id of the diagnosed mistake
     stale: bool = False
     form: str | None = None  # the convention it is written in ("as the negative, the t − o convention …")
+    # in the student's own terms (`words.student_terms`), for the student's view of the report:
+    word: str | None = None  # the student's own header word or label for the cell ("a_h1", "∂E/∂w5")
+    formula: str | None = None  # the student's formula, as written ("=K6-B2*K6*(1-K6)*F6")
+    shows: float | str | None = None  # what the student's sheet shows, when it is not `got` ("#NAME?")
+    substituted: list[str] = field(default_factory=list)  # judged with these quantities' correct values in place
+    should: str | None = None  # what it should compute, in the student's words ("(a_o1-t1)*a_o1*(1-a_o1)*a_h1")
+    should_cells: str | None = None  # the same as a formula of the student's cells ("=(K6-B2)*K6*(1-K6)*F6")
 
 
 def close(a: float, b: float, tol: float) -> bool:

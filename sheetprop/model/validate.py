@@ -108,7 +108,8 @@ class _Checker:
     def keys(self, mapping: dict, fieldname: str, allowed: tuple[str, ...]) -> None:
         for key in mapping:
             if key not in allowed:
-                where = f"{fieldname}.{key}" if fieldname else str(key)
+                shown = str(key) if str(key).isprintable() and str(key).strip() else repr(str(key))  # "\n" stays one line
+                where = f"{fieldname}.{shown}" if fieldname else shown
                 self.report(where, f"unknown field{did_you_mean(str(key), allowed)}; allowed: {', '.join(allowed)}")
 
 

@@ -17,6 +17,7 @@ from typing import Sequence
 
 from sheetprop.grading.grade import STATUSES, FileReport, Item
 from sheetprop.model.graph import SECTIONS
+from sheetprop.reports.scores import class_total, nothing_to_grade, percent, points_text, score_of
 from sheetprop.reports.text import clean, first_mistake_text, student_names, training_line
 
 MAX_CURVE_POINTS = 200  # a loss curve of 10,000 updates is drawn with this many points
@@ -62,16 +63,18 @@ svg text { font: 11px system-ui, "DejaVu Sans", sans-serif; fill: #333; }
 """
 
 
-def class_page(reports: Sequence[FileReport], title: str | None = None) -> str:
-    """The whole page for these reports (in this order), as HTML text."""
+def class_page(reports: Sequence[FileReport], title: str | None = None, total: float | None = None) -> str:
+    """The whole page for these reports (in this order), as HTML text; every score out of the class's
+    `total` (default: the one the reports agree on, `scores.class_total`)."""
     reports = list(reports)
+    total = class_total(reports, total)
     names = student_names(reports)
     heading = _text(title or "sheetprop: class report")
-    body = [f"<h1>{heading}</h1>", _summary(reports),
-            "<h2>Students</h2>", _class_table(reports, names),
+    body = [f"<h1>{heading}</h1>", _summary(reports, total),
+            "<h2>Students</h2>", _class_table(reports, names, total),
             "<h2>Every answer</h2>", _heat_map(reports, names),
             "<h2>Mistakes, by how many students made them</h2>", _mistakes(reports, names),
-            "<h2>Scores</h2>", _histogram(reports),
+            "<h2>Scores</h2>", _histogram(reports, total),
             "<h2>Loss curves</h2>", _loss_curves(reports, names)]
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -94,21 +97,21 @@ def _number(value) -> str:
     return "-" if value is None else str(value)
 
 
-def _percent(report: FileReport) -> float | None:
-    """The score as a percentage of the file's maximum; None when it has none (or could not be graded)."""
-    if report.error or report.max_score <= 0:
+def _percent(report: FileReport, total: float) -> float | None:
+    """The score as a percentage of the class's total; None for a file that could not be graded."""
+    if report.error:
         return None
-    return 100.0 * report.score / report.max_score
+    return percent(report, total)
 
 
-def _summary(reports: list[FileReport]) -> str:
+def _summary(reports: list[FileReport], total: float) -> str:
     """One line under the title: how many files, how many all right or not graded, the median score."""
     graded = [r for r in reports if not r.error]
     parts = [f"{len(reports)} file{'s' if len(reports) != 1 else ''}",
              f"{sum(r.all_right for r in graded)} with every answer right"]
     if len(graded) < len(reports):
         parts.append(f"{len(reports) - len(graded)} could not be graded")
-    percents = sorted(p for r in graded if (p := _percent(r)) is not None)
+    percents = sorted(p for r in graded if (p := _percent(r, total)) is not None)
     if percents:
         middle = len(percents) // 2
         median = percents[middle] if len(percents) % 2 else (percents[middle - 1] + percents[middle]) / 2
@@ -119,17 +122,18 @@ def _summary(reports: list[FileReport]) -> str:
 # ---------------------------------------------------------------- the class table
 
 
-def _class_table(reports: list[FileReport], names: list[str]) -> str:
-    """One row per file: student (the full path as its tooltip), score, first mistake, file error."""
+def _class_table(reports: list[FileReport], names: list[str], total: float) -> str:
+    """One row per file: student (the full path as its tooltip), score out of the class's total,
+    first mistake, file error."""
     rows = []
     for report, name in zip(reports, names):
         kind = "not-graded" if report.error else "all-right" if report.all_right else "some-wrong"
-        score = "-" if report.error else f"{report.score:g} / {report.max_score:g}"
-        mistake = "" if report.error else first_mistake_text(report)
+        score = f"{points_text(score_of(report, total))} / {points_text(total or report.max_score)}"
+        mistake = "" if report.error else "nothing to grade" if nothing_to_grade(report) else first_mistake_text(report)
         error = first_mistake_text(report) if report.error else ""
         rows.append(f"<tr class=\"{kind}\"><td title=\"{_text(report.file)}\">{_text(name)}</td><td>{score}</td>"
                     f"<td>{_text(mistake)}</td><td>{_text(error)}</td></tr>")
-    return ("<table id=\"class\">\n<thead><tr><th>student</th><th>score / max</th><th>first mistake</th>"
+    return ("<table id=\"class\">\n<thead><tr><th>student</th><th>score / total</th><th>first mistake</th>"
             "<th>file error</th></tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>")
 
 
@@ -250,15 +254,15 @@ def _mistakes(reports: list[FileReport], names: list[str]) -> str:
 # ---------------------------------------------------------------- the scores
 
 
-def _histogram(reports: list[FileReport]) -> str:
-    """Students per tenth of the maximum score, and full marks in a bar of their own, as an SVG
+def _histogram(reports: list[FileReport], total: float) -> str:
+    """Students per tenth of the class's total, and full marks in a bar of their own, as an SVG
     bar chart (the bar's tooltip says how many and which scores)."""
-    graded = [(r, p) for r in reports if (p := _percent(r)) is not None]
+    graded = [(r, p) for r in reports if (p := _percent(r, total)) is not None]
     if not graded:
         return "<p class=\"note\">No file was graded.</p>"
     bins = [0] * 11
     for report, p in graded:
-        bins[10 if report.score >= report.max_score else min(9, int(p // 10))] += 1
+        bins[10 if p >= 100 else min(9, int(p // 10))] += 1
     width, height, left, bottom, bar = 500, 200, 20, 30, 40
     scale = (height - bottom - 20) / max(bins)
     parts = []
@@ -274,7 +278,7 @@ def _histogram(reports: list[FileReport]) -> str:
         parts.append(f"<text x=\"{x + bar / 2}\" y=\"{height - bottom + 14}\" text-anchor=\"middle\">{k * 10}</text>")
     right = left + 11 * (bar + 2)
     axis = (f"<line x1=\"{left}\" y1=\"{height - bottom}\" x2=\"{right}\" y2=\"{height - bottom}\" stroke=\"#333\"/>"
-            f"<text x=\"{(left + right) / 2}\" y=\"{height - 2}\" text-anchor=\"middle\">score, % of the maximum "
+            f"<text x=\"{(left + right) / 2}\" y=\"{height - 2}\" text-anchor=\"middle\">score, % of the total "
             "(full marks in green)</text>")
     shown = f"Scores of {len(graded)} graded file{'s' if len(graded) != 1 else ''}"
     return (f"<svg id=\"scores\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" "

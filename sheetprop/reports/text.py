@@ -9,14 +9,12 @@ import re
 from pathlib import Path
 
 from sheetprop.grading.grade import STATUSES, FileReport
+from sheetprop.reports.plain import clean, shown_value
+from sheetprop.reports.scores import nothing_to_grade, percent, points_text, score_of
+from sheetprop.reports.student import brief_lines, counts, entry, headline, problem
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+__all__ = ["clean", "csv_text", "exit_code", "gradescope", "headline", "shown_value", "summary_table", "text_report"]
 
-
-def clean(text: str) -> str:
-    """Text from a student's file, safe to print: no control characters, escape sequences or
-    direction overrides (which could redraw a terminal or disguise a line), one line."""
-    return _CONTROL.sub("?", text)
 
 
 def exit_code(reports: list[FileReport]) -> int:
@@ -26,39 +24,19 @@ def exit_code(reports: list[FileReport]) -> int:
     return 0 if all(r.all_right for r in reports) else 1
 
 
-def counts(report: FileReport) -> dict[str, int]:
-    return {s: sum(1 for i in report.items if i.status == s and not (i.section == "given" and s == "correct"))
-            for s in STATUSES}
+_show = shown_value
 
 
-def _problem(report: FileReport) -> str:
-    """The file's error without the file name it usually starts with."""
-    error = report.error or ""
-    return error[len(report.file) + 2:] if error.startswith(report.file + ": ") else error
-
-
-def headline(report: FileReport) -> str:
-    if report.error:
-        return clean(f"{report.file}: could not be graded: {_problem(report)}")
-    c = counts(report)
-    parts = [f"{n} {s.replace('_', ' ')}" for s, n in c.items() if n and s != "correct"]
-    wrong = len(report.wrong_tables)
-    if wrong:
-        parts.append(f"{wrong} training table{'s' if wrong > 1 else ''} with a wrong row")
-    verdict = "every answer is right" if report.all_right else ", ".join(parts)
-    return clean(f"{report.file}: {report.score:g} / {report.max_score:g} points ({verdict})")
-
-
-def _show(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.9g}"
-    return "" if value is None else str(value)
-
-
-def text_report(report: FileReport) -> list[str]:
-    """One line per quantity; a diagnosis on its own line under it."""
-    lines = [headline(report)] + [clean(f"  note: {note}") for note in report.notes]
-    if report.error:
+def text_report(report: FileReport, total: float | None = None, brief: bool = False) -> list[str]:
+    """The student's view first (the verdict, what to fix first, each cell to fix: `student.brief_lines`);
+    unless `brief`, then every quantity, one line each, with the diagnosis under it. Given values read
+    from the workbook itself (no spec) are not listed: they agree with it by definition."""
+    lines = brief_lines(report, total)
+    if brief or report.error:
+        return lines + ([clean(f"  note: {note}") for note in report.notes] if not brief else [])
+    lines += ["", "Every quantity:"] + [clean(f"  note: {note}") for note in report.notes]
+    items = [i for i in report.items if not (report.given_read and i.section == "given")]
+    if not items:
         return lines
     found: dict[str, int] = {}
     for item in report.items:
@@ -66,12 +44,13 @@ def text_report(report: FileReport) -> list[str]:
         found[how] = found.get(how, 0) + 1
     lines.append("  found: " + ", ".join(f"{n} by {how}" if how != "not found" else f"{n} not found"
                                          for how, n in found.items()))
-    width = max(len(i.name) for i in report.items)
-    cells = max(len(i.cell or "-") for i in report.items)
-    for item in report.items:
+    width = max(len(i.name) for i in items)
+    cells = max(len(i.cell or "-") for i in items)
+    for item in items:
         mark = " (stale)" if item.stale else ""
+        got = _show(item.got) if item.shows is None else f"{_show(item.shows)} ({_show(item.got)} judged)"
         lines.append(clean(f"  {item.name:<{width}}  {item.cell or '-':<{cells}}  {item.status + mark:<16} "
-                           f"got {_show(item.got) or '-':<16} expected {_show(item.expected)}"))
+                           f"got {got or '-':<16} expected {_show(item.expected)}"))
         if item.diagnosis and item.status != "correct" or item.stale:
             lines.append(clean(f"  {'':<{width}}  -> {item.diagnosis}"))
     lines += [clean("  " + training_line(t)) for t in report.training]
@@ -98,7 +77,7 @@ def training_line(t: dict) -> str:
 
 def first_mistake_text(report: FileReport) -> str:
     if report.error:
-        return f"could not be graded: {_problem(report)}"
+        return f"could not be graded: {problem(report)}"
     item = report.first_mistake()
     if item is None:
         if not report.wrong_tables:
@@ -126,36 +105,46 @@ def student_names(reports: list[FileReport]) -> list[str]:
             return shown
 
 
-def summary_table(reports: list[FileReport], width: int | None = None) -> list[str]:
+def summary_table(reports: list[FileReport], width: int | None = None, total: float | None = None) -> list[str]:
+    """One line per student: the score out of the class's total, and the first mistake."""
     import shutil
 
+    from sheetprop.reports.scores import class_total
+
+    total = class_total(reports, total)
     width = width or max(80, shutil.get_terminal_size((100, 24)).columns)
     students = student_names(reports)
     name_w = max([len("student")] + [len(s) for s in students])
     lines = [f"{'student':<{name_w}}  {'score':>11}  first mistake"]
     for r, student in zip(reports, students):
-        score = "error" if r.error else f"{r.score:g}/{r.max_score:g}"
-        text = first_mistake_text(r)
+        score = "error" if r.error else f"{points_text(score_of(r, total))}/{points_text(total or r.max_score)}"
+        text = "nothing to grade" if nothing_to_grade(r) else first_mistake_text(r)
         room = max(20, width - name_w - 15)
         lines.append(clean(f"{student:<{name_w}}  {score:>11}  {text if len(text) <= room else text[:room - 1] + '…'}"))
     return lines
 
 
-CSV_FIELDS = ["student", "file", "score", "max_score", *STATUSES, "first_mistake", "file_error"]
+CSV_FIELDS = ["student", "file", "score", "max_score", "percent", *STATUSES, "first_mistake", "file_error"]
 
 
-def csv_text(reports: list[FileReport]) -> str:
-    """The gradebook: one row per file. A cell that a spreadsheet would take for a formula
-    (a file named `=HYPERLINK(…).xlsx`) is written with a leading `'`."""
+def csv_text(reports: list[FileReport], total: float | None = None) -> str:
+    """The gradebook: one row per file, the score out of the class's total (a file that could not be
+    graded, or with nothing to grade, scores 0 of it) and as a percentage. A cell that a spreadsheet
+    would take for a formula (a file named `=HYPERLINK(…).xlsx`) is written with a leading `'`."""
     import csv
     import io
 
+    from sheetprop.reports.scores import class_total
+
+    total = class_total(reports, total)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS)
     writer.writeheader()
     for r, student in zip(reports, student_names(reports)):
-        row = {"student": student, "file": r.file, "score": r.score, "max_score": r.max_score,
-               "first_mistake": "" if r.error or r.all_right else first_mistake_text(r), "file_error": r.error or ""}
+        mistake = "nothing to grade" if nothing_to_grade(r) else first_mistake_text(r)
+        row: dict[str, object] = {"student": student, "file": r.file, "score": points_text(score_of(r, total)),
+               "max_score": points_text(total or r.max_score), "percent": points_text(percent(r, total)), "first_mistake": "" if r.error or r.all_right else mistake,
+               "file_error": r.error or ""}
         row.update(counts(r) if not r.error else {s: "" for s in STATUSES})
         writer.writerow({k: _csv_safe(v) for k, v in row.items()})
     return out.getvalue()
@@ -169,30 +158,30 @@ def _csv_safe(value):
     return value
 
 
-def write_csv(reports: list[FileReport], path: str | Path) -> None:
+def write_csv(reports: list[FileReport], path: str | Path, total: float | None = None) -> None:
     from sheetprop.files import write_text
 
-    write_text(path, csv_text(reports))
+    write_text(path, csv_text(reports, total))
 
 
 SECTION_TITLES = {"given": "Given values", "forward": "Forward pass", "loss": "Loss",
                   "backward": "Backward pass", "gradients": "Gradients", "update": "Update"}
 
 
-def _feedback(item) -> str:
-    """One quantity for the student: the verdict, their value and where, the expected value, the diagnosis."""
+def _feedback(item, report: FileReport) -> str:
+    """One quantity for the student, each point said once: right (their value and cell), right given
+    their own earlier values, or what is wrong, in their own words (`student.entry`)."""
     where = f" in {item.cell}" if item.cell else ""
-    if item.status == "missing":
-        text = f"missing: no cell for {item.name} was found; expected {_show(item.expected)}"
-    elif item.status == "correct":
+    if item.status == "correct":
         text = f"correct: {_show(item.got)}{where}"
     elif item.status == "carried_forward":
         text = (f"carried forward: your value {_show(item.got)}{where} is right given your own earlier values "
                 f"(with the correct ones it would be {_show(item.expected)})")
     else:
-        text = (f"{item.status.replace('_', ' ')}: your value {_show(item.got) or '(empty)'}{where}, "
-                f"expected {_show(item.expected)}")
-    return clean(text + (f". {item.diagnosis}" if item.diagnosis else ""))
+        e = entry(item, report)
+        text = " ".join([f"{item.status.replace('_', ' ')}: your value {_show(e.got) or '(empty)'}{where}, "
+                         f"expected {_show(item.expected)}."] + e.points)
+    return clean(text)
 
 
 def _passed(item) -> bool:
@@ -208,8 +197,9 @@ def gradescope(report: FileReport, visibility: str = "visible", by: str = "quant
     With `total` (the assignment's points) the score is the share of the points the sheet could
     earn, times `total`: a student who folds a factor into a later formula shows fewer
     quantities, loses nothing for it, and still reaches the assignment's total."""
+    total = total or report.total
     if report.error:
-        return {"score": 0.0, "output": clean(f"Your file could not be graded: {_problem(report)}"), "tests": [],
+        return {"score": 0.0, "output": clean(f"Your file could not be graded: {problem(report)}"), "tests": [],
                 "visibility": visibility}
     graded = [item for item in report.items if not (item.max_points <= 0 and item.status in ("correct", "missing"))]
     tests: list[dict[str, object]] = []
@@ -221,19 +211,18 @@ def gradescope(report: FileReport, visibility: str = "visible", by: str = "quant
                 tests.append({"name": title, "score": sum(i.points for i in items),
                               "max_score": sum(i.max_points for i in items),
                               "status": "passed" if right else "failed", "visibility": visibility,
-                              "output": "\n".join(f"{i.name}: {_feedback(i)}" for i in items)})
+                              "output": "\n".join(f"{i.name}: {_feedback(i, report)}" for i in items)})
     else:
         for item in graded:
             tests.append({"name": item.name, "tags": [SECTION_TITLES.get(item.section, item.section)],
                           "score": item.points, "max_score": item.max_points,
                           "status": "passed" if _passed(item) else "failed",
-                          "visibility": visibility, "output": _feedback(item)})
-    lines = [headline(report)] + [clean(f"note: {n}") for n in report.notes]
+                          "visibility": visibility, "output": _feedback(item, report)})
+    lines = brief_lines(report, total) + [clean(f"note: {n}") for n in report.notes]
     lines += [clean(training_line(t)) for t in report.training]
-    score = report.score
-    if total is not None and report.max_score > 0 and abs(report.max_score - total) > 1e-9:
-        score = round(report.score * total / report.max_score, 6)
-        lines.append(f"Your sheet shows answers worth {report.max_score:g} points (a factor folded into a later "
-                     f"formula costs nothing): {report.score:g} / {report.max_score:g} counts as "
-                     f"{score:g} / {total:g}.")
+    score = score_of(report, total)
+    if total and report.max_score > 0 and abs(report.max_score - total) > 1e-9 and not nothing_to_grade(report):
+        lines.append(f"Your sheet shows answers worth {points_text(report.max_score)} points (a factor folded into a "
+                     f"later formula costs nothing): {points_text(report.score)} / {points_text(report.max_score)} "
+                     f"counts as {points_text(score)} / {points_text(total)}.")
     return {"score": score, "output": "\n".join(lines), "tests": tests, "visibility": visibility}

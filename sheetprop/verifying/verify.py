@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
-from sheetprop.cells import a1
+from sheetprop.cells import Ref, a1
 from sheetprop.engines.openbook import WorkbookError, check_container, load, sheet_cells
 from sheetprop.isolate import IsolationError, Job
 from sheetprop.limits import LIBREOFFICE_GRACE, VERIFY_MAX_MEMORY, VERIFY_TIMEOUT
@@ -145,7 +145,7 @@ def given_spec(spec, values: dict, path) -> tuple[Spec, list[str]]:
         sheet = training_sheet(spec, old)
         got = values.get((sheet, *ETA_CELL))
         if isinstance(got, bool) or not isinstance(got, (int, float)) or not math.isfinite(got) or got <= 0:
-            raise WorkbookError(f"{path}: {sheet}!{a1(*ETA_CELL)} (the learning rate) must hold a number greater "
+            raise WorkbookError(f"{path}: {Ref(sheet, *ETA_CELL)} (the learning rate) must hold a number greater "
                                 f"than 0, found {got!r}; type one there")
         if float(got) != old:
             changes.append(f"{sheet} η {old!r} -> {float(got)!r}")
@@ -239,7 +239,7 @@ def verify_workbook(path: str | Path, engine: str | None = None, tol: float = 1e
             what = what or (T.training_what(cols, row, col, sheet) if sheet in trainings else ref)
             if (sheet, ref) in results.held:
                 got = f"not evaluated: the formula {results.held[(sheet, ref)]}"
-            report.mismatches.append(Mismatch(what, f"{sheet}!{ref}", value, _plain(got)))
+            report.mismatches.append(Mismatch(what, str(Ref.from_key((sheet, ref))), value, _plain(got)))
         if math.isfinite(rel) and rel > report.worst_rel_error:
             report.worst_rel_error = rel
     for name, (row, col) in names.items():

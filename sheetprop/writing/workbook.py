@@ -20,13 +20,15 @@ from sheetprop.model.network import Spec
 from sheetprop.writing import layout as L
 from sheetprop.writing import training as T
 from sheetprop.writing import xlsx
+from sheetprop.writing.sheets import ETA_CELL, SWEEP, SWEEP_TABLE, print_training, sweep_sheet, training_chart, \
+    training_header, training_sheet
+
+__all__ = ["ETA_CELL", "SPEC_MARKER", "SWEEP", "SWEEP_TABLE", "Built", "Run", "build", "training_sheet",
+           "write_workbook"]
 
 SPEC_MARKER = "sheetprop spec (JSON):"
 
 
-SWEEP = "Sweep"
-ETA_CELL = (2, 1)  # a sweep's Training sheet: its own learning rate, in B3 (0-based row, column)
-SWEEP_TABLE = 26  # the Sweep sheet's table of each η's first and last loss: its header row
 
 
 @dataclass
@@ -50,11 +52,6 @@ class Built:
     cols: T.TrainingColumns
     data_cells: dict[tuple, str]
     runs: list[Run]
-
-
-def training_sheet(spec: Spec, eta: float) -> str:
-    """`Training`, or `Training η=0.1` in a sweep."""
-    return f"Training η={spec.eta_text(eta)}" if spec.sweep else L.TRAINING
 
 
 def build(spec: Spec, sheets: list[str] | None = None) -> Built:
@@ -85,18 +82,21 @@ def build(spec: Spec, sheets: list[str] | None = None) -> Built:
 
 
 def write_workbook(spec: Spec, out: str | Path, progress: Callable[[int, int], None] | None = None,
-                   exercise: Collection[str] | None = None, paper: str = "a4") -> dict:
+                   exercise: Collection[str] | None = None, paper: str = "a4", maths: str = "formulas",
+                   training: bool | None = None) -> dict:
     """Write the workbook for `spec` to `out` (atomically). Returns counts for the CLI.
 
     With `exercise` (the sections to leave blank, see `sheetprop.writing.exercise`) write an
-    exercise instead: no stored results, no Training sheet, the answers left for the student.
+    exercise instead: no stored results, the answers left for the student, the Maths column as
+    `maths` says (formulas, inputs, none); with `training` (default: when the spec sweeps learning
+    rates) a Training sheet per learning rate with blank update rows, and the Sweep sheet.
     """
     with xlsx.open_workbook(out) as wb:
         if exercise is None:
             return _fill(wb, spec, progress, paper)
         from sheetprop.writing.exercise import fill_exercise
 
-        return fill_exercise(wb, spec, exercise, paper)
+        return fill_exercise(wb, spec, exercise, paper, maths=maths, training=training)
 
 
 def _fill(wb, spec: Spec, progress, paper: str = "a4") -> dict:
@@ -121,7 +121,7 @@ def _fill(wb, spec: Spec, progress, paper: str = "a4") -> dict:
                 seen[:] = [seen[0] if seen else step, step]
                 yield step
 
-        _training_header(ws, spec, built.cols, fmt, run)
+        training_header(ws, spec, built.cols, fmt, run.eta, run.own_cell)
         for cells_row in T.training_rows(built.graph, built.data_cells, steps=remember(run.steps), eta=run.eta_ref):
             for cell in cells_row:
                 xlsx.write_cell(ws, cell, fmt)
@@ -130,97 +130,24 @@ def _fill(wb, spec: Spec, progress, paper: str = "a4") -> dict:
             if progress and (k % 500 == 0 or k == total - 1):
                 progress(k + 1, total)
         ends.append((seen[0], seen[1]))
-        _chart(wb, ws, spec, built.cols, run)
-        xlsx.print_setup(ws, repeat_rows=(L.TRAIN_HEADER_ROW - 1, L.TRAIN_HEADER_ROW), paper=paper)
+        training_chart(wb, ws, spec, built.cols, run.sheet, run.own_cell)
+        print_training(ws, built.cols, paper)
     L.checks(built.network, ends[0][0], ends[0][1], built.cols.E_total, built.runs[0].sheet)
 
     n_formulas += xlsx.write_network(wb, ws_net, built.network, built.names, fmt, paper)
     ws_net.activate()
     if ws_sweep is not None:
-        n_formulas += _sweep(wb, ws_sweep, spec, built, ends, fmt)
+        n_formulas += sweep_sheet(wb, ws_sweep, spec, [(run.sheet, run.eta) for run in built.runs], built.cols, fmt,
+                                  [(start.E_total, end.E_total) for start, end in ends])
         xlsx.print_setup(ws_sweep, paper=paper)
-    _about(ws_about, spec, fmt)
+    lines = _about(ws_about, spec, fmt)
     xlsx.print_setup(ws_about, paper=paper)
+    ws_about.print_area(0, 0, lines - 1, 0)  # the words print; the spec's JSON under them is for verify
     return {"formulas": n_formulas, "names": len(built.names), "updates": spec.n_updates,
             "sheets": len(built.runs)}
 
 
-def _sweep(wb, ws, spec: Spec, built: Built, ends, fmt) -> int:
-    """The Sweep sheet: one chart of every η's loss curve, and each η's first and last loss (live)."""
-    from xlsxwriter.utility import quote_sheetname  # type: ignore[import-untyped]
-
-    ws.write_string(0, 0, f"Learning-rate sweep: {spec.n_updates} updates of {spec.name}", fmt["title"])
-    ws.write_string(1, 0, "Each learning rate has a Training sheet of its own, from the same given values; "
-                    "change η in a sheet's yellow cell and its curve moves.", fmt["subtitle"])
-    chart = _loss_chart(wb, spec)
-    first, last = L.TRAIN_FIRST_ROW, L.TRAIN_FIRST_ROW + spec.n_updates
-    for run in built.runs:
-        chart.add_series({"name": f"η = {spec.eta_text(run.eta)}", "categories": [run.sheet, first, 0, last, 0],
-                          "values": [run.sheet, first, built.cols.E_total, last, built.cols.E_total]})
-    chart.set_title({"name": "Loss during training, one curve per learning rate"})
-    chart.set_legend({"position": "right"})
-    chart.set_size({"width": 820, "height": 420})
-    ws.insert_chart(3, 0, chart)
-    top = SWEEP_TABLE
-    for col, text in enumerate(["learning rate η", "loss before training", f"loss after {spec.n_updates} updates"]):
-        ws.write_string(top, col, text, fmt["header"])
-    formulas = 0
-    for k, (run, (start, end)) in enumerate(zip(built.runs, ends)):
-        sheet = quote_sheetname(run.sheet)
-        ws.write_formula(top + 1 + k, 0, f"={sheet}!{a1(*ETA_CELL, True)}", fmt["number"], run.eta)
-        ws.write_formula(top + 1 + k, 1, f"={sheet}!{a1(first, built.cols.E_total, True)}", fmt["formula"],
-                         start.E_total)
-        ws.write_formula(top + 1 + k, 2, f"={sheet}!{a1(last, built.cols.E_total, True)}", fmt["formula"],
-                         end.E_total)
-        formulas += 3
-    ws.set_column(0, 2, 22)
-    return formulas
-
-
-def _training_header(ws, spec: Spec, cols: T.TrainingColumns, fmt, run: Run) -> None:
-    ws.write_string(0, 0, f"Training: {spec.n_updates} updates of {spec.name}"
-                    + (f", η = {spec.eta_text(run.eta)}" if run.own_cell else ""), fmt["title"])
-    ws.write_string(1, 0, "Row k holds the parameters after k updates, the batch that update k+1 uses, "
-                    "its loss and gradients. Each row is computed from the row above.", fmt["subtitle"])
-    if run.own_cell:  # a sweep: this sheet's own learning rate, an input like the Network sheet's
-        ws.write_string(ETA_CELL[0], 0, "learning rate η", fmt["label"])
-        ws.write_number(*ETA_CELL, run.eta, fmt["input"])
-    group_row, header_row = L.TRAIN_HEADER_ROW - 1, L.TRAIN_HEADER_ROW
-    last_group = None
-    for col, group, header in cols.headers:
-        if group != last_group:
-            ws.write_string(group_row, col, group, fmt["group"])
-            last_group = group
-        ws.write_string(header_row, col, header, fmt["header"])
-    ws.set_column(0, 0, 8)
-    ws.set_column(1, cols.width, 12)
-    ws.freeze_panes(L.TRAIN_FIRST_ROW, 1)
-
-
-def _loss_chart(wb, spec: Spec):
-    """A chart of E_total against the update number: lines through the points, a numeric x axis."""
-    chart = wb.add_chart({"type": "scatter", "subtype": "straight"})
-    chart.set_x_axis({"name": "update", "min": 0, "max": max(1, spec.n_updates)})
-    chart.set_y_axis({"name": "E_total", "major_gridlines": {"visible": True}})
-    return chart
-
-
-def _chart(wb, ws, spec: Spec, cols: T.TrainingColumns, run: Run) -> None:
-    chart = _loss_chart(wb, spec)
-    first, last = L.TRAIN_FIRST_ROW, L.TRAIN_FIRST_ROW + spec.n_updates
-    chart.add_series({
-        "name": "E_total",
-        "categories": [run.sheet, first, 0, last, 0],
-        "values": [run.sheet, first, cols.E_total, last, cols.E_total],
-        "line": {"color": "#1F3864", "width": 1.5},
-    })
-    chart.set_title({"name": "Loss during training"})
-    chart.set_legend({"none": True})
-    chart.set_size({"width": 720, "height": 330})
-    ws.insert_chart(3 if run.own_cell else 2, 1, chart)
-
-
-def _about(ws, spec: Spec, fmt) -> None:
+def _about(ws, spec: Spec, fmt) -> int:
     lines = [
         ("title", "About this workbook"),
         ("label", f"Generated by sheetprop {__version__} from {spec.source}."),
@@ -236,3 +163,4 @@ def _about(ws, spec: Spec, fmt) -> None:
     for row, line in enumerate(json.dumps(spec.to_dict(), indent=1).splitlines(), start=len(lines)):
         ws.write_string(row, 0, line, fmt["name"])
     ws.set_column(0, 0, 100)
+    return len(lines) - 1  # the lines above the spec's marker

@@ -17,6 +17,10 @@ from typing import Iterator
 from sheetprop import files
 from sheetprop.cells import a1
 from sheetprop.writing import layout as L
+from sheetprop.writing import printing
+from sheetprop.writing.printing import PAPERS
+
+__all__ = ["PAPERS", "add_sheet", "formats", "open_workbook", "print_setup", "write_cell", "write_network"]
 
 STYLES = {
     "title": {"bold": True, "font_size": 14, "font_color": "#1F3864"},
@@ -115,14 +119,10 @@ def add_sheet(wb, name: str):
     return wb.add_worksheet(name, worksheet_class=plain_worksheet_class())
 
 
-PAPERS = {"a4": 9, "letter": 1}  # XlsxWriter's paper codes
-
-
 def print_setup(ws, repeat_rows: tuple[int, int] | None = None, paper: str = "a4") -> None:
-    """Print-ready: landscape, one page wide (as many pages down as it takes), on A4 or Letter; a
-    Training sheet repeats its header rows on every page."""
-    ws.set_landscape()
-    ws.set_paper(PAPERS[paper])
+    """Print-ready: landscape, one page wide (as many pages down as it takes), on A4 or Letter
+    (`sheetprop.writing.printing` says how each sheet prints)."""
+    printing.page_setup(ws, paper)
     ws.fit_to_pages(1, 0)
     if repeat_rows is not None:
         ws.repeat_rows(*repeat_rows)
@@ -138,6 +138,9 @@ def write_network(wb, ws, network: L.SheetLayout, names: dict, fmt, paper: str =
         ws.set_column(col, col, width)
     ws.freeze_panes(0, 3)
     print_setup(ws, paper=paper)
+    rows = max(c.row for c in network.cells) + 1
+    headings = [c.row for c in network.cells if c.style == "section"]
+    ws.set_h_pagebreaks(printing.section_breaks(rows, headings, paper))
     for name, (row, col) in names.items():
         wb.define_name(name, f"={L.NETWORK}!{a1(row, col, True)}")
     return formulas
