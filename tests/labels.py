@@ -1,30 +1,38 @@
 """How students label the quantities: in English, in a textbook's symbols (Han & Kamber's I4, O4,
 Err6, w46, θ4, l for the learning rate), in Korean or in Portuguese; weights numbered neuron by
 neuron (Mazur) or input by input (w1..w4 from input A). Labels are only hints to a grader: the
-structure of the formulas decides, so no label here is chosen to please one.
+structure of the formulas decides, so no label here is chosen to please one. Sheets are named in
+the student's language too (Planilha1, 시트1).
 """
 
 from __future__ import annotations
 
 WORDS = {
-    "english": {"net": "net {n}", "out": "out {n}", "E_o": "E {n}", "E_sample": "E", "E_total": "E total",
-                "dE_dout": "∂E/∂out {n}", "dout_dnet": "∂out/∂net {n}", "delta": "δ {n}", "grad": "∂E/∂{p}",
-                "new": "new {p}", "input": "{n}", "target": "target {n}", "eta": "η", "w": "{p}", "b": "{p}",
-                "one": "1 (bias input)", "sample": "sample {s}", "title": "Backpropagation, one update",
-                "part": "{p} per sample"},
-    "symbols": {"net": "I{n}", "out": "O{n}", "E_o": "E{n}", "E_sample": "E", "E_total": "E", "dE_dout": "∂E/∂O{n}",
-                "dout_dnet": "O{n}(1−O{n})", "delta": "Err{n}", "grad": "∂E/∂{p}", "new": "{p} (new)",
-                "input": "x{n}", "target": "T{n}", "eta": "learning rate l", "w": "{p}", "b": "{p}", "one": "1",
-                "sample": "tuple {s}", "title": "Backpropagation (Han & Kamber, Figure 9.5)", "part": "Err·O {p}"},
-    "korean": {"net": "{n} 순입력", "out": "{n} 출력", "E_o": "{n} 오차", "E_sample": "오차", "E_total": "총 오차",
-               "dE_dout": "∂E/∂출력 {n}", "dout_dnet": "활성화 미분 {n}", "delta": "델타 {n}", "grad": "기울기 {p}",
-               "new": "새 {p}", "input": "입력 {n}", "target": "목표 {n}", "eta": "학습률", "w": "가중치 {p}",
-               "b": "편향 {p}", "one": "편향 입력 1", "sample": "샘플 {s}", "title": "역전파 계산", "part": "샘플별 {p}"},
-    "portuguese": {"net": "soma {n}", "out": "saída {n}", "E_o": "erro {n}", "E_sample": "erro", "E_total": "erro total",
-                   "dE_dout": "∂E/∂saída {n}", "dout_dnet": "derivada {n}", "delta": "delta {n}",
-                   "grad": "gradiente {p}", "new": "novo {p}", "input": "entrada {n}", "target": "saída desejada {n}",
-                   "eta": "taxa de aprendizagem", "w": "peso {p}", "b": "viés {p}", "one": "entrada do viés (1)",
-                   "sample": "amostra {s}", "title": "Retropropagação", "part": "{p} por amostra"},
+    "english": {
+        "input": "{n}", "target": "target {n}", "eta": "η", "w": "{p}", "b": "{p}", "one": "1 (bias input)",
+        "net": "net {n}", "out": "out {n}", "E_o": "E {n}", "E_sample": "E", "E_total": "E total",
+        "dE_dout": "∂E/∂out {n}", "dout_dnet": "∂out/∂net {n}", "delta": "δ {n}", "grad": "∂E/∂{p}",
+        "new": "new {p}", "part": "{p} per sample", "sample": "sample {s}",
+        "title": "Backpropagation, one update", "sheet": "Sheet1", "iteration": "iter {k}"},
+    "symbols": {
+        "input": "x{n}", "target": "T{n}", "eta": "learning rate l", "w": "{p}", "b": "{p}", "one": "1",
+        "net": "I{n}", "out": "O{n}", "E_o": "E{n}", "E_sample": "E", "E_total": "E",
+        "dE_dout": "∂E/∂O{n}", "dout_dnet": "O{n}(1−O{n})", "delta": "Err{n}", "grad": "∂E/∂{p}",
+        "new": "{p} (new)", "part": "Err·O {p}", "sample": "tuple {s}",
+        "title": "Backpropagation (Han & Kamber, Figure 9.5)", "sheet": "Example", "iteration": "Epoch {k}"},
+    "korean": {
+        "input": "입력 {n}", "target": "목표 {n}", "eta": "학습률", "w": "가중치 {p}", "b": "편향 {p}", "one": "편향 입력 1",
+        "net": "{n} 순입력", "out": "{n} 출력", "E_o": "{n} 오차", "E_sample": "오차", "E_total": "총 오차",
+        "dE_dout": "∂E/∂출력 {n}", "dout_dnet": "활성화 미분 {n}", "delta": "델타 {n}", "grad": "기울기 {p}",
+        "new": "새 {p}", "part": "샘플별 {p}", "sample": "샘플 {s}",
+        "title": "역전파 계산", "sheet": "시트1", "iteration": "반복 {k}"},
+    "portuguese": {
+        "input": "entrada {n}", "target": "saída desejada {n}", "eta": "taxa de aprendizagem", "w": "peso {p}",
+        "b": "viés {p}", "one": "entrada do viés (1)",
+        "net": "soma {n}", "out": "saída {n}", "E_o": "erro {n}", "E_sample": "erro", "E_total": "erro total",
+        "dE_dout": "∂E/∂saída {n}", "dout_dnet": "derivada {n}", "delta": "delta {n}", "grad": "gradiente {p}",
+        "new": "novo {p}", "part": "{p} por amostra", "sample": "amostra {s}",
+        "title": "Retropropagação", "sheet": "Planilha1", "iteration": "Iteração {k}"},
 }
 
 

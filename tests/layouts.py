@@ -7,7 +7,7 @@ work of a `sheetwork.Student` (its conventions, labels and slips) in one of five
   sample when the batch has several), the given values first, then the forward pass, the loss,
   the chain-rule factors, the gradients with each new weight beside its gradient;
 - `sheets`: that block on one sheet per update (`iter 1`, `iter 2`, …), each sheet's weights
-  copied from the sheet before's new weights (`='iter 1'!E29`);
+  copied from the sheet before's new weights (`='iter 1'!E29`; the sheets named in the student's language);
 - `stacked`: blocks down one sheet: a row of weights, a row per sample with every factor and each
   sample's part of every gradient, a row of sums and averages; the next block's weight row is
   the new weights; the samples' truth table and η above;
@@ -76,10 +76,8 @@ class _Book:
                 continue
             if name.startswith("one"):
                 self.put(pos, 1)
-            elif name.startswith("keep:"):
-                link = links.get(name)
-                if link != "same":
-                    self.put(pos, f"={at[name[5:]].text(pos.sheet)}")
+            elif name.startswith("keep:"):  # a frozen bias carried to the next update: `=F5`
+                self.put(pos, f"={at[name[5:]].text(pos.sheet)}")
             elif name.startswith("c:"):
                 self.put(pos, "=" + Render(st, k, at.get, pos.sheet, name).contribution(name))
             elif st.q(name).given:
@@ -99,7 +97,7 @@ class _Book:
         elif k == 0 and name in typed:
             self.put(pos, typed[name])
         else:
-            assert k == 0 or q.kind == "eta" or not self.st.placed_new(f"new_{name}"), f"{name} of update {k} is not linked"
+            assert k == 0 or q.kind == "eta" or not self.st.placed_new(f"new_{name}"), f"{name} of update {k}: no link"
             self.put(pos, self.st.sol.values[name])
 
 
@@ -115,7 +113,7 @@ def _givens(st: Student) -> list[str]:
     if st.style.by_input:
         from labels import param
 
-        params.sort(key=lambda n: (st.q(n).param.kind != "w", int(param(st, n)[1:]) if st.q(n).param.kind == "w" else 0))
+        params.sort(key=lambda n: (st.q(n).param.kind != "w", int(param(st, n)[1:]) if n.startswith("w") else 0))
     return inputs + params + targets
 
 
@@ -222,7 +220,7 @@ def _block(book: _Book, st: Student, sheet: str) -> dict[str, Pos]:
 
 def _write_block(book: _Book, st: Student, updates: int) -> list[dict[str, Pos]]:
     assert updates == 1, "one vertical block is one update (sheets: one per update)"
-    at = _block(book, st, "Sheet1")
+    at = _block(book, st, word(st, "sheet"))
     book.fill(0, at)
     return [at]
 
@@ -230,7 +228,7 @@ def _write_block(book: _Book, st: Student, updates: int) -> list[dict[str, Pos]]
 def _write_sheets(book: _Book, st: Student, updates: int) -> list[dict[str, Pos]]:
     cells: list[dict[str, Pos]] = []
     for k in range(updates):
-        at = _block(book, st, f"iter {k + 1}")
+        at = _block(book, st, word(st, "iteration", k=k + 1))
         links: dict[str, Pos | str] = {}
         if k:
             for p in st.graph.params:
@@ -247,7 +245,7 @@ def _write_sheets(book: _Book, st: Student, updates: int) -> list[dict[str, Pos]
 
 def _write_rows(book: _Book, st: Student, updates: int) -> list[dict[str, Pos]]:
     assert st.nb == 1, "a row per update holds one sample"
-    sheet, top = "Sheet1", 4
+    sheet, top = word(st, "sheet"), 4
     book.put(Pos(sheet, 1, 1), word(st, "title"))
     if not st.style.eta_typed:
         book.put(Pos(sheet, 2, 1), label(st, "eta"))
@@ -273,9 +271,7 @@ def _write_rows(book: _Book, st: Student, updates: int) -> list[dict[str, Pos]]:
                 new = f"new_{p.name}"
                 key = new if st.placed_new(new) else f"keep:{p.name}"
                 at[key] = Pos(sheet, row + 1, col[p.name])
-        links = {p.name: "same" for p in st.graph.params} if k else {}
-        if k:
-            links.update({"eta": "same"})
+        links: dict[str, Pos | str] = {p.name: "same" for p in st.graph.params} if k else {}
         book.fill(k, at, links, {"eta"} if k else set())
         cells.append(at)
     return cells
@@ -285,13 +281,14 @@ def _write_rows(book: _Book, st: Student, updates: int) -> list[dict[str, Pos]]:
 
 
 def _write_stacked(book: _Book, st: Student, updates: int) -> list[dict[str, Pos]]:
-    sheet, nb = "Sheet1", st.nb
+    sheet, nb = word(st, "sheet"), st.nb
     book.put(Pos(sheet, 1, 1), word(st, "title"))
     inputs = [q.name for q in st.graph if q.kind == "input" and not q.slot]
     targets = [q.name for q in st.graph if q.kind == "target" and not q.slot]
     for i, name in enumerate(inputs + targets):  # the samples' truth table
         book.label(Pos(sheet, 3, 1 + i), name)
-    table = {_slot(st, name, s): Pos(sheet, 4 + s, 1 + i) for s in range(nb) for i, name in enumerate(inputs + targets)}
+    table = {_slot(st, name, s): Pos(sheet, 4 + s, 1 + i, fixed=True) for s in range(nb)
+             for i, name in enumerate(inputs + targets)}
     eta_row = 5 + nb
     if not st.style.eta_typed:
         book.put(Pos(sheet, eta_row, 1), label(st, "eta"))
@@ -357,7 +354,7 @@ def _write_stacked(book: _Book, st: Student, updates: int) -> list[dict[str, Pos
 
 def _write_diagram(book: _Book, st: Student, updates: int) -> list[dict[str, Pos]]:
     assert updates == 1 and st.nb == 1, "a diagram shows one update of one sample"
-    sheet, sizes = "Sheet1", st.spec.sizes
+    sheet, sizes = word(st, "sheet"), st.spec.sizes
     labels = st.graph.labels
     widest = max(sizes)
     top = 4

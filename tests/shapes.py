@@ -9,6 +9,7 @@
 - `sigmoid_neuron`, `tanh_neuron`: a single neuron with a bias, one sample;
 - `n241`: 2-4-1 sigmoid without biases, one sample;
 - `relu`: 2-3-1, a ReLU hidden layer (one neuron dead: net < 0) and a linear output;
+- `deep`: 2-3-2-1, two hidden layers (sigmoid, then tanh), biases per neuron, one sample;
 - `tanh221`: 2-2-1 tanh throughout, no biases, two samples in one batch;
 - `vandermerwe`: 2-2-1, a linear output whose bias is a constant input 1, the loss summed (a preset);
 - `perceptron`: 1-1, no activation, the squared error without ½ (a preset).
@@ -59,9 +60,15 @@ SHAPES: dict[str, dict] = {
              "loss": "half_sse", "weights": [[[0.2, 0.6], [0.5, 0.7], [0.4, 0.9], [0.8, 0.3]], [[0.6, 0.7, 0.3, 0.4]]],
              "learning_rate": 0.25, "data": [{"inputs": [0.4, 0.9], "targets": [1]}]},
     "relu": {"layers": [2, {"size": 3, "activation": "relu"}, {"size": 1, "activation": "identity"}],
-             "bias": "per_neuron", "loss": "half_sse", "weights": [[[0.3, -0.2], [-0.4, 0.5], [0.6, 0.1]], [[0.7, -0.5, 0.4]]],
+             "bias": "per_neuron", "loss": "half_sse",
+             "weights": [[[0.3, -0.2], [-0.4, 0.5], [0.6, 0.1]], [[0.7, -0.5, 0.4]]],
              "biases": [[0.1, -0.1, 0.05], [0.2]], "learning_rate": 0.1,
              "data": [{"inputs": [0.5, -0.4], "targets": [0.3]}]},
+    "deep": {"layers": [2, {"size": 3, "activation": "sigmoid"}, {"size": 2, "activation": "tanh"},
+                        {"size": 1, "activation": "sigmoid"}], "bias": "per_neuron", "loss": "half_sse",
+             "weights": [[[0.1, -0.2], [0.3, 0.4], [-0.5, 0.2]], [[0.6, -0.1, 0.2], [-0.3, 0.5, 0.4]], [[0.7, -0.6]]],
+             "biases": [[0.1, 0.0, -0.1], [0.05, -0.05], [0.2]], "learning_rate": 0.5,
+             "data": [{"inputs": [0.3, 0.8], "targets": [0.6]}]},
     "tanh221": {"layers": [2, {"size": 2, "activation": "tanh"}, {"size": 1, "activation": "tanh"}], "bias": "none",
                 "loss": "half_sse", "weights": [[[0.3, -0.1], [0.2, 0.4]], [[0.5, -0.3]]], "learning_rate": 0.3,
                 "batch": "full", "reduction": "mean",

@@ -13,7 +13,8 @@ wrong with the mistake named. Where the cells go is the layouts' business (`layo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import re
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from openpyxl.utils import get_column_letter, quote_sheetname
@@ -32,13 +33,14 @@ class Pos:
     sheet: str
     row: int
     col: int
+    fixed: bool = field(default=False, compare=False)  # formulas refer to it absolutely ($C$4): copied blocks keep it
 
     def __str__(self) -> str:  # as the grader reports it: `iter 1!C5`
         return f"{self.sheet}!{get_column_letter(self.col)}{self.row}"
 
     def text(self, sheet: str, absolute: bool = False) -> str:
         """The reference a formula on `sheet` writes."""
-        a = "$" if absolute else ""
+        a = "$" if absolute or self.fixed else ""
         ref = f"{a}{get_column_letter(self.col)}{a}{self.row}"
         return ref if sheet == self.sheet else f"{quote_sheetname(self.sheet)}!{ref}"
 
@@ -59,6 +61,7 @@ class Style:
     factors: str = "none"  # which chain-rule factors get cells: none | delta | all
     grads: bool = True  # gradient cells (else folded into the updates: w + η·Err·O)
     negated_layers: tuple[int, ...] = ()  # layers written in the t − o form whatever the convention (a mix)
+    spelling: str = "plain"  # plain | textbook: `=+C9*C19+…`, EXP(-1*x), POWER(t-o,2)/2 as some sheets write them
 
 
 @dataclass(frozen=True)
@@ -95,8 +98,8 @@ class Student:
         self.slips = tuple(one for slip in slips for one in every_sample(self, slip))
         for slip in self.slips:
             assert slip.where in self.graph.quantities and slip.cell in self.graph.quantities, slip
-            assert slip.where == slip.cell or not self.shown(slip.where), f"{slip}: {slip.where} has a cell of its own"
-            assert style.convention == "spec" or slip.mistake in ("update_sign",), "slips are written in the spec's form"
+            assert slip.where == slip.cell or not self.shown(slip.where), f"{slip}: {slip.where} has its own cell"
+            assert style.convention == "spec" or slip.mistake == "update_sign", "slips are written in the spec's form"
         self.values = self._values()
         self.check_slips()
 
@@ -161,7 +164,8 @@ class Student:
 
     def formula(self, name: str, k: int, where: Where, sheet: str) -> str:
         """The formula of `name`'s cell in update k (where: the cells of update k)."""
-        return "=" + Render(self, k, where, sheet, name).body(name)
+        text = Render(self, k, where, sheet, name).body(name)
+        return "=" + (textbook(text) if self.style.spelling == "textbook" else text)
 
     # ------------------------------------------------------------ values of the first update
 
@@ -282,3 +286,10 @@ def every_sample(st: Student, slip: Slip) -> list[Slip]:
         return [slip]
     base = lambda name: name.rsplit("_s", 1)[0]  # noqa: E731
     return [replace(slip, cell=base(slip.cell) + sfx, at=slip.at and base(slip.at) + sfx) for sfx in st.graph.suffixes]
+
+
+def textbook(text: str) -> str:
+    """The same formula as a tutorial's sheet spells it: `+` first, EXP(-1*x), POWER(t-o,2)/2."""
+    text = text.replace("EXP(-", "EXP(-1*")
+    text = re.sub(r"^0\.5\*\(([^()]*)\)\^2$", r"POWER(\1,2)/2", text)
+    return "+" + text
