@@ -1,7 +1,7 @@
 """The networks real workbooks of other shapes hold, as specs (the values are the textbooks' or our own).
 
 - `mazur_*`: Mazur's 2-2-2 sigmoid network with its biases shared and frozen (the tutorial), shared
-  and trained, per neuron and trained, or none (the course assignment);
+  and trained, per neuron (trained or frozen), or none (the course assignment);
 - `xor`: 2-2-1 sigmoid, biases per neuron, the four XOR samples in one full batch, the squared
   error without ½ averaged over the samples;
 - `hk`: Han & Kamber's 3-2-1 sigmoid example (Figure 9.5: x = (1, 0, 1), w14 = 0.2, …, η = 0.9);
@@ -31,6 +31,8 @@ SHAPES: dict[str, dict] = {
     "mazur_shared_frozen": {**MAZUR, "bias": "shared", "biases": [0.35, 0.6], "train_biases": False},
     "mazur_shared_trained": {**MAZUR, "bias": "shared", "biases": [0.35, 0.6], "train_biases": True},
     "mazur_per_neuron": {**MAZUR, "bias": "per_neuron", "biases": [[0.35, 0.3], [0.6, 0.65]], "train_biases": True},
+    "mazur_per_neuron_frozen": {**MAZUR, "bias": "per_neuron", "biases": [[0.35, 0.3], [0.6, 0.65]],
+                                "train_biases": False},
     "mazur_nobias": {**MAZUR, "bias": "none"},
     "xor": {"layers": [2, {"size": 2, "activation": "sigmoid"}, {"size": 1, "activation": "sigmoid"}],
             "bias": "per_neuron", "loss": "sse", "weights": [[[4, 0], [-4, -4]], [[-4, -4]]], "biases": [[-6, 5], [0]],

@@ -44,6 +44,7 @@ RIGHT = {  # all-right workbooks: every cell right (in its form)
     "block-mazur_per_neuron-bias_input": Case("mazur_per_neuron", "block", style=Style(bias_input=True, factors="all")),
     "diagram-mazur_shared_trained": Case("mazur_shared_trained", "diagram", style=Style(factors="all")),
     "rows-mazur_nobias-eta_typed": Case("mazur_nobias", "rows", 5, Style(eta_typed=True)),
+    "rows-mazur_per_neuron_frozen-korean": Case("mazur_per_neuron_frozen", "rows", 4, Style(labels="korean")),
     "block-hk-err-symbols": Case("hk", "block", style=H_K),
     "diagram-hk": Case("hk", "diagram", style=Style(factors="all")),
     "sheets-hk-err-symbols": Case("hk", "sheets", 3, H_K),
