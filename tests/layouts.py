@@ -28,7 +28,7 @@ from pathlib import Path
 import openpyxl
 
 from labels import label, word
-from formulas import Render
+from studentformulas import Render
 from sheetwork import Pos, Student
 
 LAYOUTS = ("block", "sheets", "stacked", "rows", "diagram")

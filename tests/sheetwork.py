@@ -19,7 +19,7 @@ from typing import Callable
 
 from openpyxl.utils import get_column_letter, quote_sheetname
 
-from formulas import NEGATED, SCALED, Render
+from studentformulas import NEGATED, SCALED, Render
 from mistakes import mistaken_value
 from sheetprop.model.graph import Quantity
 from sheetprop.model.network import Spec
