@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from openpyxl.utils import get_column_letter, quote_sheetname
+from xlsxwriter.utility import quote_sheetname as excel_quoted  # quotes a name only where Excel does
 
 from studentformulas import NEGATED, SCALED, Render
 from mistakes import mistaken_value
@@ -35,8 +36,8 @@ class Pos:
     col: int
     fixed: bool = field(default=False, compare=False)  # formulas refer to it absolutely ($C$4): copied blocks keep it
 
-    def __str__(self) -> str:  # as the grader reports it: `iter 1!C5`
-        return f"{self.sheet}!{get_column_letter(self.col)}{self.row}"
+    def __str__(self) -> str:  # as the grader reports it, the sheet quoted as Excel writes it: `'iter 1'!C5`
+        return f"{excel_quoted(self.sheet)}!{get_column_letter(self.col)}{self.row}"
 
     def text(self, sheet: str, absolute: bool = False) -> str:
         """The reference a formula on `sheet` writes."""

@@ -173,6 +173,8 @@ def graded(tmp_path_factory):
 
 def _value(book, values, cell: str):
     sheet, a1 = cell.rsplit("!", 1)
+    if sheet.startswith("'"):
+        sheet = sheet[1:-1].replace("''", "'")
     return values[(sheet, a1)] if (sheet, a1) in values else book[sheet][a1].value
 
 

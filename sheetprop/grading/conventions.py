@@ -51,7 +51,8 @@ def forms(kind: str, samples: int = 1, reduction: str = "mean", loss_scales: boo
     words = _SCALED_DERIVATIVE if kind in _KINDS_SIGNED else _SCALED
     for scale in scales:
         if kind in _KINDS_SIGNED:
-            found.append(Form(-scale, f"{NEGATED}" + (f", {words[scale]}" if scale != 1 else "")))
+            negated = f"as −δ (Han & Kamber's Err), {NEGATED[3:]}" if kind == "delta" else NEGATED
+            found.append(Form(-scale, negated + (f", {words[scale]}" if scale != 1 else "")))
         if scale != 1:
             found.append(Form(scale, words[scale]))
     if kind == "E_total" and samples > 1:
