@@ -51,7 +51,8 @@ def forms(kind: str, samples: int = 1, reduction: str = "mean", loss_scales: boo
     words = _SCALED_DERIVATIVE if kind in _KINDS_SIGNED else _SCALED
     for scale in scales:
         if kind in _KINDS_SIGNED:
-            negated = f"as −δ (Han & Kamber's Err), {NEGATED[3:]}" if kind == "delta" else NEGATED
+            negated = "as −δ (Han & Kamber's Err): the t − o convention (w + η·… updates)" if kind == "delta" \
+                else NEGATED
             found.append(Form(-scale, negated + (f", {words[scale]}" if scale != 1 else "")))
         if scale != 1:
             found.append(Form(scale, words[scale]))

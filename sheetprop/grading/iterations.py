@@ -99,7 +99,7 @@ def _repeats(deps: Dependencies, given: bool, cell: Ref, nxt: Ref | None, at) ->
     if not given:
         if not deps.is_formula(nxt):
             return False
-        if deps.shapes.get(nxt) == deps.shapes.get(cell):
+        if deps.shapes.get(nxt) in (deps.shapes.get(cell), deps.shapes.get(at(nxt, 1))):  # a slip in update 1 alone
             return True
         mine, theirs = deps.precedents.get(cell, ()), set(deps.precedents.get(nxt, ()))
         return len(mine) == len(theirs) and all(at(p, 1) in theirs or p in theirs for p in mine)  # a fixed cell

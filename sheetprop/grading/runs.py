@@ -94,6 +94,9 @@ def check_run(run: Run, book: StudentBook, values: Mapping, sol: R.Solution, fou
         if check.first_wrong is not None or len(batch) != len(batches[0]):
             continue  # a last, smaller batch has other formulas: the rows after it are still judged
         own = sol.own_values(student)
+        scaled = None  # the student's own step when a gradient is in a scaled form (no ½: twice the spec's)
+        if any(abs(f) != 1 for f in factors.values()):
+            scaled = sol.own_values({n: v * abs(factors.get(n, 1.0)) for n, v in student.items()})
         for name, cell in located.items():
             q = graph[name]
             if q.given or (q.kind == "new" and k == run.rows - 1):
@@ -107,6 +110,8 @@ def check_run(run: Run, book: StudentBook, values: Mapping, sol: R.Solution, fou
             expected = q.apply(own)
             if expected is None:
                 continue
+            if got is not None and scaled is not None and q.kind == "new" and not close(got, expected):
+                expected = q.apply(scaled) or expected
             if got is None or not close(got, expected):
                 shown = _raw(book, values, got_cell)
                 check.status = "incorrect"

@@ -20,10 +20,25 @@ _SUBSCRIPTS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
 _GREEK = {"δ": "delta", "Δ": "delta", "η": "eta", "ɳ": "eta", "ƞ": "eta", "ͷ": "eta", "∂": "d", "α": "alpha"}
 
 
+# Words of the labels students write in other languages, read as the English ones (longest first).
+_WORDS = {
+    "saída desejada": "target", "saida desejada": "target", "taxa de aprendizagem": "learning rate",
+    "gradiente": "gradient", "derivada": "derivative", "novo": "new", "nova": "new", "peso": "weight",
+    "viés": "bias", "vies": "bias", "entrada": "input", "saída": "output", "saida": "output", "erro": "error",
+    "soma": "net", "alvo": "target", "desejado": "target",
+    "기울기": "gradient", "그래디언트": "gradient", "새": "new", "가중치": "weight", "편향": "bias", "입력": "input",
+    "출력": "output", "오차": "error", "총": "total", "순입력": "net", "델타": "delta", "목표": "target",
+    "활성화 미분": "derivative", "미분": "derivative", "학습률": "learning rate",
+}
+_WORD = re.compile("|".join(re.escape(w) for w in sorted(_WORDS, key=len, reverse=True)), re.IGNORECASE)
+
+
 def normalise(text: str) -> str:
     """Lower case, letters and digits only: "∂E/∂w5" → "dedw5", "w5⁺" → "w5new", "NET_H1" → "neth1".
-    Mathematical letters are read as the letters they are drawn from ("𝛿w_1" is "δw_1")."""
+    Mathematical letters are read as the letters they are drawn from ("𝛿w_1" is "δw_1"); a few
+    words of Portuguese and Korean labels as the English ones ("기울기 w5" is "gradient w5")."""
     text = unicodedata.normalize("NFKC", text.replace("⁺", "\0")).replace("\0", "⁺").strip().translate(_SUBSCRIPTS)
+    text = _WORD.sub(lambda m: f" {_WORDS[m.group(0).lower()]} ", text)
     for greek, word in _GREEK.items():
         text = text.replace(greek, word)
     text = re.sub(r"(⁺|\+|'|’|\*)\s*:?\s*$", " new", text)
@@ -49,27 +64,31 @@ def aliases(name: str) -> set[str]:
         index = rest.lstrip("o")
         forms |= {f"targetof{rest}", f"t{rest}", f"y{rest}", f"target{index}", f"t{index}", f"y{index}"}
     elif head == "net":
-        forms |= {f"{rest}net", f"netinput{rest}", f"netinputof{rest}", f"netof{rest}", rest}  # h1: the assignment's net
+        forms |= {f"{rest}net", f"netinput{rest}", f"netinputof{rest}", f"netof{rest}", rest, f"sum{rest}"}  # h1: the assignment's net
     elif head == "out":
         forms |= {f"{rest}out", f"output{rest}", f"outputof{rest}", f"outof{rest}", f"a{rest}", f"act{rest}",
+                  f"{rest}output",
                   f"a{rest[0]}{rest}"}  # a_h1, act_h1, ah_h1
     elif base == "E_total":
         forms |= {"totalerror", "totalloss", "errortotal", "losstotal", "batchloss", "etot", "et", "etotal",
                   "etote1e2", "ee1e2", "etotale1e2"}
     elif head == "E" and rest:
         index = rest.lstrip("o")
-        forms |= {f"error{rest}", f"loss{rest}", f"lossterm{rest}", f"losstermof{rest}", f"e{index}", f"error{index}"}
+        forms |= {f"error{rest}", f"loss{rest}", f"lossterm{rest}", f"losstermof{rest}", f"e{index}", f"error{index}",
+                  f"{rest}error"}
     elif base == "E":
         forms |= {"error", "loss"} if suffix else set()
     elif base.startswith("dE_dout_"):
         lab = normalise(base[len("dE_dout_"):])
-        forms |= {f"dedout{lab}", f"dedoutof{lab}", f"deda{lab}", f"de{lab[1:]}da{lab}"}  # ∂E1/∂a_o1
+        forms |= {f"dedout{lab}", f"dedoutof{lab}", f"deda{lab}", f"de{lab[1:]}da{lab}",  # ∂E1/∂a_o1
+                  f"dedoutput{lab}"}
     elif base.startswith("dnet_"):  # dnet_o1_dout_h1: ∂o1/∂a_h1 in the assignment's words
         to, _, source = base[len("dnet_"):].partition("_dout_")
         forms |= {f"dnet{to}dout{source}", f"d{to}da{source}", f"d{to}dout{source}"}
     elif base.startswith("dout_dnet_"):
         lab = normalise(base[len("dout_dnet_"):])
-        forms |= {f"dout{lab}dnet{lab}", f"doutdnetof{lab}", f"da{lab}d{lab}"}
+        forms |= {f"dout{lab}dnet{lab}", f"doutdnetof{lab}", f"da{lab}d{lab}", f"derivative{lab}",
+                  f"activationderivative{lab}"}
         if suffix:  # ∂out_o1_s2/∂net_o1_s2
             return {form + suffix for form in forms} | {f"dout{lab}{suffix}dnet{lab}{suffix}"}
     elif head == "delta":
@@ -79,7 +98,7 @@ def aliases(name: str) -> set[str]:
         if head == "grad":
             forms |= {f"gradient{sym}", f"gradientof{sym}", f"ded{sym}", f"grad{sym}"}
         else:
-            forms |= {f"{sym}new", f"updated{sym}", f"{sym}updated", f"newweight{sym}"}
+            forms |= {f"{sym}new", f"updated{sym}", f"{sym}updated", f"newweight{sym}", f"new{sym}"}
     return {form + suffix for form in forms if form}
 
 

@@ -28,24 +28,27 @@ def check_runs(book: StudentBook, deps: Dependencies, results: Results, sol: R.S
     near = lambda a, b: close(a, b, tol)  # noqa: E731
     checks: list[TableCheck] = []
     located = {name: loc.cell for name, loc in found.items()}
+    factors = {name: loc.form.factor for name, loc in found.items() if loc.form.factor != 1}
     if table is None or not _mostly_in(table, located, sol):  # blocks down a sheet, a sheet per update
         from sheetprop.grading.iterations import find_run
 
         run = find_run(book, deps, sol, located)
         if run is not None:
-            factors = {name: loc.form.factor for name, loc in found.items()}
             checks.append(check_run(run, book, results, sol, located, near, factors))
     for other in tables:
         if other is table:
             from sheetprop.grading.structure import locate_structure
 
             cells = {name: loc.cell for name, loc in found.items()}
+            kept = factors  # the forms of the cells found in the table's rows
             if not _mostly_in(table, cells, sol):  # the worked step elsewhere (a Network sheet), the run here
                 cells = locate_structure(book, sol, deps, results, {}, table)
+                kept = {}
             else:  # a quantity computed outside the table is not a column of its rows: look for it in them
                 cells = {name: cell for name, cell in cells.items() if sol.graph[name].given or _in_rows(table, cell)}
                 cells.update(locate_structure(book, sol, deps, results, cells, table))
-            checks.append(check_table(other, book, results, sol, cells, near))
+            checks.append(check_table(other, book, results, sol, cells, near,
+                                      {n: f for n, f in kept.items() if cells.get(n) == located.get(n)}))
         else:
             checks.append(_check_other(other, table, book, results, sol, deps, found, near))
     checks += [pasted(p) for p in find_pasted(book, deps, tables)]
