@@ -37,8 +37,8 @@ def infer_spec(book: StudentBook, deps: Dependencies, values: Mapping, table: Ta
             spec = read[0]
         else:
             template = load_spec(shape)
-            if read is not None and read[0].sizes != template.sizes:
-                continue  # the formulas show another shape than the assignment's
+            if read is not None and (read[0].sizes[0], read[0].sizes[-1]) != (template.sizes[0], template.sizes[-1]):
+                continue  # the formulas show other inputs or outputs than the assignment's
             sol = R.solve(template)
             found = locate_structure(book, sol, deps, values, {}, table)
             given = {name: v for name, cell in found.items() if sol.graph[name].given
