@@ -29,13 +29,14 @@ import importlib
 import importlib.util
 from pathlib import Path
 
-from sheetprop.engines.base import CellError, EngineError, EngineUnavailable, Results, soffice
+from sheetprop.engines.base import CellError, EngineError, EngineUnavailable, Results, Unloadable, row_col, soffice
 
 __all__ = ["CellError", "DEFAULT_ENGINE", "ENGINES", "EngineError", "EngineUnavailable", "Results", "evaluate",
            "is_available", "unsupported_functions"]
 
 ENGINES = ("ironcalc", "formulas", "libreoffice")
 DEFAULT_ENGINE = "ironcalc"
+LABELS = {"ironcalc": "IronCalc", "formulas": "the formulas engine", "libreoffice": "LibreOffice"}
 
 _MODULES = {
     "ironcalc": "sheetprop.engines.ironcalc_engine",
@@ -47,35 +48,56 @@ _MODULES = {
 def evaluate(path, engine: str | None = None, *, timeout: float | None = None) -> Results:
     """Recompute every formula cell of the .xlsx at `path` with `engine` (None: the default, ironcalc).
 
-    Every formula and defined name is screened first: what reaches outside the workbook
-    (other files, the network, programs, INDIRECT/OFFSET, whole columns) never reaches the
-    engine and comes back as #N/A, with the reason in `Results.held`. `timeout` (seconds)
-    bounds the LibreOffice run, which is a separate process; the in-process engines
-    (ironcalc, formulas) cannot be interrupted and ignore it: run them in a child process
+    Every formula and defined name is screened first (`sheetprop.engines.screen`), by what the
+    engine can reach: what reaches outside the workbook (other files, the network, programs),
+    or would make the engine fill the sheet, never reaches it and comes back as #N/A, with the
+    reason in `Results.held`. When IronCalc cannot load a valid workbook at all, another engine
+    (LibreOffice if installed, else formulas) evaluates it, and `Results.notes` says so.
+    `timeout` (seconds) bounds the LibreOffice run, which is a separate process; the in-process
+    engines (ironcalc, formulas) cannot be interrupted and ignore it: run them in a child process
     (`sheetprop.isolate`) to bound them.
     """
     import tempfile
 
+    from sheetprop.engines import package
     from sheetprop.engines.openbook import WorkbookError, check_container
 
-    module = importlib.import_module(_module(engine or DEFAULT_ENGINE))
+    engine = engine or DEFAULT_ENGINE
+    module = importlib.import_module(_module(engine))
     path = Path(path)
     if not path.is_file():
         raise EngineError(f"{path}: no such file; pass the path of an .xlsx workbook")
     try:
         check_container(path)  # untrusted files: no zip bomb reaches an engine
         if getattr(module, "SCREENS_ITSELF", False):
-            return module.evaluate(path, timeout=timeout)
+            try:
+                results = module.evaluate(path, timeout=timeout)
+            except Unloadable as exc:
+                return _instead(path, engine, exc, timeout)
+            results.engine = engine
+            return results
         from sheetprop.engines.clean import prepare
 
         with tempfile.TemporaryDirectory(prefix="sheetprop-engine-") as folder:
-            screened = prepare(path, folder)
-            values = module.evaluate(screened.path, timeout=timeout, cells=screened.cells)  # the cells read once
+            screened = prepare(path, folder, offline=engine == "libreoffice")
+            arrays = package.array_cells(path)
+            cells = screened.cells or []
+            cells = cells + [(sheet, *row_col(ref)) for sheet, ref in arrays]
+            values = module.evaluate(screened.path, timeout=timeout, cells=cells)  # the cells read once
     except WorkbookError as exc:
         raise EngineError(str(exc)) from None
     held = {**getattr(values, "held", {}), **screened.held}
     values.update((key, CellError("#N/A")) for key in held)
-    return Results(values, held, screened.held_names)
+    return Results(values, held, screened.held_names, {k: v for k, v in arrays.items() if k in values}, engine)
+
+
+def _instead(path: Path, engine: str, why: Exception, timeout: float | None) -> Results:
+    """The workbook evaluated by another engine, since `engine` cannot load it: LibreOffice, the
+    real application, when it is installed, else formulas. The notes say so."""
+    other = "libreoffice" if is_available("libreoffice") else "formulas"
+    results = evaluate(path, other, timeout=timeout)
+    results.notes.append(f"{why}; it was evaluated with {LABELS[other]} instead")
+    return results
 
 
 def unsupported_functions(engine: str | None, functions) -> list[str] | None:

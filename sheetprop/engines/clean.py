@@ -34,7 +34,7 @@ class Screened:
     cells: list[tuple[str, int, int]] | None = None  # the file's formula cells, 1-based (None: not read)
 
 
-def prepare(path: str | Path, folder: str | Path) -> Screened:
+def prepare(path: str | Path, folder: str | Path, offline: bool = False) -> Screened:
     """Screen the workbook at `path`; write the cleaned copy into `folder` when one is needed."""
     path = Path(path)
     container = check_container(path)
