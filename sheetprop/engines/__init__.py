@@ -88,7 +88,8 @@ def evaluate(path, engine: str | None = None, *, timeout: float | None = None) -
         raise EngineError(str(exc)) from None
     held = {**getattr(values, "held", {}), **screened.held}
     values.update((key, CellError("#N/A")) for key in held)
-    return Results(values, held, screened.held_names, {k: v for k, v in arrays.items() if k in values}, engine)
+    held_names = {**getattr(values, "held_names", {}), **screened.held_names}
+    return Results(values, held, held_names, {k: v for k, v in arrays.items() if k in values}, engine)
 
 
 def _instead(path: Path, engine: str, why: Exception, timeout: float | None) -> Results:

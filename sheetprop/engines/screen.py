@@ -233,7 +233,7 @@ def _fast_problem(formula: str, reach: Reach) -> bool | None:
     """False when the formula certainly passes the screen (only plain ranges within the bound, no
     listed function but those `reach` allows), None when the full screen must tell."""
     ranges = plain_ranges(formula)
-    if ranges is None:
+    if ranges is None or len(formula) > MAX_FORMULA_CHARS:
         return None
     for word in _SUSPECT_WORDS.finditer(formula.upper()):
         if not (reach.dynamic and word.group(0) in DYNAMIC):
