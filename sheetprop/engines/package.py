@@ -12,6 +12,11 @@ is a valid workbook:
 - cells and rows written without their optional `r` attribute get it (they follow the one before);
 - a What-If data table's formula (`<f t="dataTable" …/>`, which IronCalc refuses) becomes
   `=NA()`: that cell is held, with its reason, and the rest of the file is evaluated.
+
+`inline_names` writes the copy IronCalc loads fast: IronCalc 0.9 spends its load on defined
+names (1.9 s for a workbook of 15,557 formulas and 1,184 names, 0.1 s without), so every use of
+a name that stands for one fixed cell or range (`w_1` = `Network!$D$7`) is written as that
+reference, which means the same in every formula (the names themselves stay defined).
 """
 
 from __future__ import annotations
@@ -47,6 +52,11 @@ def workbook_part(zf: zipfile.ZipFile) -> str:
 
 def sheet_parts(zf: zipfile.ZipFile) -> list[tuple[str, str]]:
     """(sheet name, part path) of every worksheet, in the workbook's order."""
+    return [(name, part) for _, name, part in worksheets(zf)]
+
+
+def worksheets(zf: zipfile.ZipFile) -> list[tuple[int, str, str]]:
+    """(position among all the workbook's sheets, sheet name, part path) of every worksheet."""
     from defusedxml import ElementTree  # type: ignore[import-untyped]
 
     book = workbook_part(zf)
@@ -54,13 +64,13 @@ def sheet_parts(zf: zipfile.ZipFile) -> list[tuple[str, str]]:
     rels = {rel.get("Id"): rel for rel in _relationships(zf, posixpath.join(folder, "_rels", posixpath.basename(book) + ".rels"))}
     root = ElementTree.fromstring(zf.read(book))
     found = []
-    for sheet in root.iter(f"{MAIN}sheet"):
+    for position, sheet in enumerate(root.iter(f"{MAIN}sheet")):
         rel = rels.get(sheet.get(R_ID))
         if rel is None or not rel.get("Type", "").endswith("/worksheet") or rel.get("TargetMode") == "External":
             continue
         target = rel.get("Target", "")
         part = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target))
-        found.append((sheet.get("name", ""), part))
+        found.append((position, sheet.get("name", ""), part))
     return found
 
 
@@ -209,3 +219,51 @@ def _rename_sheets(data: bytes, renames: dict[str, str]) -> bytes:
         data = re.sub(rb"(<(?:[\w.-]+:)?sheet\b[^>]*?\bname\s*=\s*" + quote + rb")([^" + quote + rb"]*)(" + quote + rb")",
                       one, data)
     return data
+
+
+_DEFINED = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?)definedName\b([^>]*)>([^<]*)</\1definedName>")
+_FIXED = re.compile(r"^(?:'(?:[^']|'')+'|[A-Za-z_][\w.]*)!\$[A-Z]{1,3}\$\d+(?::\$[A-Z]{1,3}\$\d+)?$")
+_NAME_USE = re.compile(r"(?<![\w.$!:'\]\\])([A-Za-z_\\][\w.\\?]*)(?![\w.\\?(!:\[])")
+_TEXT = re.compile(r'("(?:[^"]|"")*")')
+
+
+def inline_names(path: str | Path, folder: str | Path) -> Path | None:
+    """A copy of the workbook whose formulas use the fixed references its names stand for (see the
+    module's words); None when no name stands for one (nothing to gain)."""
+    with zipfile.ZipFile(path) as zf:
+        book = workbook_part(zf)
+        fixed: dict[int | None, dict[str, str]] = {}
+        for match in _DEFINED.finditer(zf.read(book)):
+            attrs = _attributes(match.group(2))
+            name, text = attrs.get("name", ""), html.unescape(match.group(3).decode("utf-8", "replace")).strip()
+            box = rectangle(text.rpartition("!")[2])
+            if name.lower().startswith("_xlnm.") or not _FIXED.match(text) or "[" in text or box is None or \
+                    (box[2] - box[0] + 1) * (box[3] - box[1] + 1) > MAX_RANGE_CELLS:
+                continue
+            scope = int(attrs["localSheetId"]) if attrs.get("localSheetId", "").isdigit() else None
+            fixed.setdefault(scope, {})[name.lower()] = text
+        if not fixed:
+            return None
+        out = Path(folder) / "inlined.xlsx"
+        parts = {part: {**fixed.get(None, {}), **fixed.get(k, {})} for k, _, part in worksheets(zf)}
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as copy:
+            for info in zf.infolist():
+                data = zf.read(info)
+                if info.filename in parts and parts[info.filename]:
+                    data = _inline(data, parts[info.filename])
+                copy.writestr(info.filename, data)
+    return out
+
+
+def _inline(data: bytes, names: dict[str, str]) -> bytes:
+    """A sheet's XML with each name of `names` in its formulas replaced by its reference."""
+    def name(match: re.Match) -> str:
+        return names.get(match.group(1).lower(), match.group(1))
+
+    def formula(match: re.Match) -> bytes:
+        text = html.unescape(match.group(2).decode("utf-8", "replace"))
+        pieces = _TEXT.split(text)  # text constants at the odd places: left alone
+        pieces[::2] = [_NAME_USE.sub(name, piece) for piece in pieces[::2]]
+        return match.group(1) + html.escape("".join(pieces), quote=False).encode() + match.group(3)
+
+    return re.sub(rb"(<(?:[A-Za-z_][\w.-]*:)?f\b[^>]*>)([^<]+)(<)", formula, data)

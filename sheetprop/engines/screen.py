@@ -70,7 +70,7 @@ _CALL = re.compile(rf"(?<![\w.])(?:_xlfn\.|_xlws\.)*(_xludf\.[\w.]+|cube\w*|{_WO
                    re.IGNORECASE)
 _OUTSIDE_TEXT = re.compile(r"[\[\]]|file:|://|'#\$|\|", re.IGNORECASE)  # a workbook, file, URL or DDE in a text
 # What a formula needs to contain before the full screen is worth running.
-_SUSPECT_CHARS = re.compile(r"[\[\]|#!:'{}]")
+_SUSPECT_CHARS = re.compile(r"[\[\]|#:'{}]")  # a sheet's `!` alone is harmless
 _ONE_REFERENCE = re.compile(  # one reference to a sheet: `=Network!$D$7`, `Training!$21:$22` (print titles)
     r"^=?(?:'[^'\[\]#|:!]{1,31}'|[A-Za-z_][A-Za-z0-9_.]{0,30})!"
     r"(\$?[A-Za-z]{1,3}\$?[0-9]{1,7}(?::\$?[A-Za-z]{1,3}\$?[0-9]{1,7})?|\$?[0-9]{1,7}:\$?[0-9]{1,7}"
