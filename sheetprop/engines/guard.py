@@ -12,31 +12,43 @@ IronCalc evaluates (the workbook is never written):
   or lets them be;
 - every reference built while calculating (an INDIRECT or OFFSET call, a range whose corners
   are such calls or names: `INDIRECT(a):INDIRECT(b)`, `near:far`) is measured as it is built,
-  `LET(_sp0, ref, IF(ROWS(_sp0)*COLUMNS(_sp0)>MAX_RANGE_CELLS, #NULL!, _sp0))`, without
-  reading a cell of it. A reference over the bound gives #NULL!, an error no workbook makes
-  this way, by which `sheetprop.engines.ironcalc_engine` tells that cell and gives its
-  reason. A reference that is only measured or moved (OFFSET's first argument, ROWS, ROW,
-  COLUMN, COLUMNS, AREAS) is not wrapped: IronCalc reads no cell of it, and wants it bare.
+  `LET(_sp0, ref, IF(ROWS(_sp0)*COLUMNS(_sp0)>MAX_RANGE_CELLS, NA(), _sp0))`, without
+  reading a cell of it: a reference over the bound gives #N/A instead. As COUNT or IFERROR
+  would hide that error, each such cell also gets a probe (`Bounded.probe`): the same
+  measures, its references pinned to its sheet and place, which `ironcalc_engine` evaluates
+  on a sheet of its own to tell which cells to hold, with their reason. A reference that is
+  only measured or moved (OFFSET's first argument, ROWS, ROW, COLUMN, COLUMNS, AREAS) is not
+  wrapped: IronCalc reads no cell of it, and wants it bare.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from sheetprop.engines.screen import COLS, DYNAMIC, READS_NOTHING, ROWS, WHOLE_KEPT, function_name, plain_ranges, \
     rectangle, split_sheet, whole
 from sheetprop.limits import MAX_RANGE_CELLS
 
-TRIPPED = "#NULL!"  # what a reference over the bound gives
 TRIPPED_REASON = (f"builds a reference (with INDIRECT, OFFSET or a range of names) over more than {MAX_RANGE_CELLS:,} "
                   "cells; refer to just the cells you need, such as A1:A10")
-_MEASURED = READS_NOTHING | {"ROW", "COLUMN"}
-_DYNAMIC_WORD = re.compile("|".join(sorted(DYNAMIC)), re.IGNORECASE)  # functions that never read the cells of their reference
+_MEASURED = READS_NOTHING | {"ROW", "COLUMN"}  # functions that never read the cells of their reference
+_DYNAMIC_WORD = re.compile("|".join(sorted(DYNAMIC)), re.IGNORECASE)
 
 
-def bound(formula: str, extent: tuple[int, int]) -> str | None:
+@dataclass(frozen=True)
+class Bounded:
+    formula: str  # the formula to evaluate instead
+    probe: str | None = None  # a formula, for any cell of any sheet, TRUE when a reference of it went over the bound
+
+
+def bound(formula: str, extent: tuple[int, int], at: tuple[str, int, int] | None = None) -> Bounded | None:
     """The formula with whole columns clipped to `extent` (rows, columns used) and every built
-    reference measured; None when nothing needs to change (or it cannot be read)."""
+    reference measured; None when nothing needs to change (or it cannot be read). With `at`,
+    the cell (sheet, row, column) it is in, the probe that tells whether a reference it builds
+    went over the bound: a function that skips errors (COUNT, IFERROR) would hide the measure's
+    error, so the measures are taken again, in a cell of their own, with the formula's
+    references pinned to its sheet and place."""
     from openpyxl.formula.tokenizer import Token, Tokenizer
 
     ranges = plain_ranges(formula)
@@ -53,6 +65,7 @@ def bound(formula: str, extent: tuple[int, int]) -> str | None:
     after = [""] * len(tokens)
     calls: list[list] = []  # [function name or "", argument index] of each open bracket
     ends: list[int] = []  # where each wrap opened so far ends
+    chains: list[tuple[int, int]] = []
     changed = False
     for i, token in enumerate(tokens):
         while ends and ends[-1] < i:
@@ -68,11 +81,12 @@ def bound(formula: str, extent: tuple[int, int]) -> str | None:
             measured_only = context in _MEASURED or (context == "OFFSET" and argument == 0)
             if not measured_only and _builds_reference(tokens, parts):
                 depth = len(ends)
-                at = "@" if values[i].startswith("@") else ""
-                values[i] = values[i][len(at):]
-                before[i] = f"{at}LET(_sp{depth}," + before[i]
-                after[end] += f",IF(ROWS(_sp{depth})*COLUMNS(_sp{depth})>{MAX_RANGE_CELLS},{TRIPPED},_sp{depth}))"
+                lead = "@" if values[i].startswith("@") else ""
+                values[i] = values[i][len(lead):]
+                before[i] = f"{lead}LET(_sp{depth},"
+                after[end] = f",IF(ROWS(_sp{depth})*COLUMNS(_sp{depth})>{MAX_RANGE_CELLS},NA(),_sp{depth}))"
                 ends.append(end)
+                chains.append((i, end))
                 changed = True
         if token.subtype == Token.OPEN:
             calls.append([function_name(token.value[:-1]) if token.type == Token.FUNC else "", 0])
@@ -82,7 +96,44 @@ def bound(formula: str, extent: tuple[int, int]) -> str | None:
             calls[-1][1] += 1
     if not changed:
         return None
-    return "=" + "".join(b + v + a for b, v, a in zip(before, values, after))
+    text = "=" + "".join(b + v + a for b, v, a in zip(before, values, after))
+    if at is None or not chains:
+        return Bounded(text)
+    pinned = _pinned(tokens, values, *at)
+    measures = []
+    for i, end in chains:
+        inner = "".join((before[k] if k != i else "") + pinned[k] + (after[k] if k != end else "")
+                        for k in range(i, end + 1))
+        measures.append(f"IFERROR(ROWS({inner})*COLUMNS({inner})>{MAX_RANGE_CELLS},FALSE)")
+    return Bounded(text, "=OR(" + ",".join(measures) + ")")
+
+
+def _pinned(tokens, values: list[str], sheet: str, row: int, col: int) -> list[str]:
+    """The tokens' texts with every cell reference made absolute and qualified with `sheet`, and
+    ROW() and COLUMN() the cell's own: the same references from any cell of any sheet."""
+    from openpyxl.formula.tokenizer import Token
+
+    quoted = "'" + sheet.replace("'", "''") + "'!"
+    pinned = list(values)
+    for k, token in enumerate(tokens):
+        if token.type == Token.OPERAND and token.subtype == Token.RANGE:
+            lead = ":" if values[k].startswith(":") else ""
+            own, ref = split_sheet(values[k][len(lead):])
+            if rectangle(ref) is not None:
+                prefix = values[k][len(lead):len(values[k]) - len(ref)] if own is not None else quoted
+                pinned[k] = lead + prefix + re.sub(r"\$?([A-Za-z]{1,3})?\$?(\d+)?", _absolute, ref)
+        elif token.type == Token.FUNC and token.subtype == Token.OPEN and k + 1 < len(tokens) \
+                and tokens[k + 1].type == Token.FUNC and tokens[k + 1].subtype == Token.CLOSE:
+            name = function_name(values[k][:-1])
+            if name in ("ROW", "COLUMN"):
+                pinned[k] = values[k][:len(values[k]) - len(values[k].lstrip(":@"))] + str(row if name == "ROW" else col)
+                pinned[k + 1] = ""
+    return pinned
+
+
+def _absolute(match: re.Match) -> str:
+    column, row = match.group(1), match.group(2)
+    return (f"${column}" if column else "") + (f"${row}" if row else "")
 
 
 def _matches(tokens) -> dict[int, int]:

@@ -48,6 +48,7 @@ except ImportError as exc:
     raise EngineUnavailable(f"the ironcalc engine is not installed ({one_line(exc)}); pip install ironcalc") from exc
 
 NAMES_SHEET = "sheetprop defined names"  # holds the formulas of the names IronCalc cannot resolve itself
+PROBES_SHEET = "sheetprop probes"  # measures the references that cells build (sheetprop.engines.guard)
 
 _SHEET = r"(?:'(?:[^']|'')+'|[^'!:()\s,;+\-*/^&=<>\"]+)!"
 _CELL = r"\$?[A-Za-z]{1,3}\$?\d+"
@@ -62,17 +63,21 @@ def evaluate(path, timeout=None) -> Results:
     try:
         with _silenced():
             model, real_names, held = _load(path)
-            sheets = [real_names.get(p["name"], p["name"]) for p in model.get_worksheets_properties()]
+            loaded = [p["name"] for p in model.get_worksheets_properties()]
+            sheets = [real_names.get(name, name) for name in loaded]
             extent = _extent(model, len(sheets))
             reach = screen.reach_of("ironcalc", extent)
             defined = model.get_defined_name_list()  # IronCalc takes 0.1 s for 1,000 names: asked once
             texts = {d["name"].lower(): d["formula"] for d in defined}
-            held_names = _screen_names(model, defined, reach)
-            kept = [d for d in defined if d["name"].lower() not in held_names]
-            _resolve_names(model, kept, len(sheets), extent)
+            held_names = screen.name_problems(texts, reach)
             arrays = package.array_cells(path)
-            cells, guarded = _screen_cells(model, sheets, held_names, texts, reach, held, _anchors(arrays))
+            # the cells first: IronCalc may evaluate the whole model when a name changes
+            cells, probes = _screen_cells(model, sheets, loaded, held_names, texts, reach, held, _anchors(arrays))
+            _delete_names(model, defined, held_names)
+            _resolve_names(model, [d for d in defined if d["name"].lower() not in held_names], len(sheets), extent)
+            probed = _add_probes(model, probes)
             model.evaluate()
+            _tripped(model, probes, probed, held)
     except Unloadable:
         raise
     except BaseException as exc:  # WorkbookError, or a PanicException from Rust
@@ -83,9 +88,7 @@ def evaluate(path, timeout=None) -> Results:
     index = {name: k for k, name in enumerate(sheets)}
     positions = list(cells) + [(index[s], *row_col(ref)) for (s, ref) in arrays if s in index]
     values = _read(model, sheets, positions)
-    for key in guarded:
-        if values.get(key) == CellError(guard.TRIPPED):
-            held[key] = guard.TRIPPED_REASON
+    values.update((key, CellError("#N/A")) for key in held)
     return Results(values, held, held_names, arrays={k: v for k, v in arrays.items() if k in values})
 
 
@@ -151,20 +154,36 @@ def _anchors(arrays: Mapping[tuple[str, str], tuple[str, str]]) -> dict[tuple[st
     return corners
 
 
-def _screen_names(model, defined: Sequence[Mapping[str, Any]], reach: screen.Reach) -> dict[str, str]:
+def _delete_names(model, defined: Sequence[Mapping[str, Any]], held: dict[str, str]) -> None:
     """Delete, from the loaded model, every defined name the screen holds back."""
-    held = screen.name_problems({d["name"].lower(): d["formula"] for d in defined}, reach)
     for d in defined:
         if d["name"].lower() in held:
             with contextlib.suppress(Exception):
                 model.delete_defined_name(d["name"], d["scope"])
-    return held
 
 
-def _screen_cells(model, sheets: list[str], held_names: dict[str, str], names: dict[str, str], reach: screen.Reach,
-                  held: dict, anchors: dict):
-    """(the formula cells of the workbook's own sheets, the cells whose references are measured as
-    they are built); held cells get =NA() and are added to `held`, whole columns are clipped.
+def _add_probes(model, probes: list[tuple[tuple[str, str], str]]) -> int:
+    """Put each probe in a cell of a sheet of its own, evaluated with the rest; that sheet's index."""
+    index = len(model.get_worksheets_properties())
+    if probes:
+        model.add_sheet(PROBES_SHEET)
+        for row, (_, probe) in enumerate(probes, start=1):
+            model.update_cell_with_formula(index, row, 1, probe)
+    return index
+
+
+def _tripped(model, probes: list[tuple[tuple[str, str], str]], index: int, held: dict) -> None:
+    """Hold the cells whose probe says a reference they built went over the bound."""
+    for row, (key, _) in enumerate(probes, start=1):
+        if model.get_cell_value(index, row, 1) is True:
+            held[key] = guard.TRIPPED_REASON
+
+
+def _screen_cells(model, sheets: list[str], loaded: list[str], held_names: dict[str, str], names: dict[str, str],
+                  reach: screen.Reach, held: dict, anchors: dict):
+    """(the formula cells of the workbook's own sheets, the probes of the cells whose references are
+    measured as they are built); held cells get =NA() and are added to `held`, whole columns are
+    clipped.
 
     The formulas are joined into one text that the screen's quick test searches at once; only
     the formulas it flags are screened one by one (a 300,000-cell Training sheet has none)."""
@@ -176,7 +195,7 @@ def _screen_cells(model, sheets: list[str], held_names: dict[str, str], names: d
             if text is not None:
                 cells.append((index, row, col))
                 texts.append(text)
-    guarded = []
+    probes = []
     for k in screen.suspects(texts, held_names):
         index, row, col = cells[k]
         key = (sheets[index], f"{column_letters(col)}{row}")
@@ -187,17 +206,17 @@ def _screen_cells(model, sheets: list[str], held_names: dict[str, str], names: d
             held[key] = reason
             model.update_cell_with_formula(index, row, col, "=NA()")
             continue
-        bounded = guard.bound(texts[k], reach.extent or (1, 1))
+        bounded = guard.bound(texts[k], reach.extent or (1, 1), (loaded[index], row, col))
         if bounded is None:
             continue
         size = anchors.get(key)
         if size is not None:
-            model.set_user_array_formula(index, row, col, size[0], size[1], bounded)
+            model.set_user_array_formula(index, row, col, size[0], size[1], bounded.formula)
         else:
-            model.update_cell_with_formula(index, row, col, bounded)
-        if guard.TRIPPED in bounded:
-            guarded.append(key)
-    return cells, guarded
+            model.update_cell_with_formula(index, row, col, bounded.formula)
+        if bounded.probe:
+            probes.append((key, bounded.probe))
+    return cells, probes
 
 
 @functools.lru_cache(maxsize=None)
@@ -224,7 +243,8 @@ def _resolve_names(model, defined: Sequence[Mapping[str, Any]], n_sheets: int, e
         clipped = None if name["name"].lower().startswith("_xlnm.") else guard.bound(text, extent)
         if clipped is not None:  # (print titles and areas are never read: IronCalc takes a second to change a name)
             with contextlib.suppress(Exception):
-                model.update_defined_name(name["name"], name["scope"], name["name"], name["scope"], clipped[1:])
+                model.update_defined_name(name["name"], name["scope"], name["name"], name["scope"],
+                                          clipped.formula[1:])
     if not pending:
         return
     model.add_sheet(NAMES_SHEET)
@@ -233,7 +253,8 @@ def _resolve_names(model, defined: Sequence[Mapping[str, Any]], n_sheets: int, e
         formula = name["formula"].strip()
         formula = formula if formula.startswith("=") else "=" + formula
         try:
-            model.update_cell_with_formula(n_sheets, row, 1, guard.bound(formula, extent) or formula)
+            bounded = guard.bound(formula, extent)
+            model.update_cell_with_formula(n_sheets, row, 1, bounded.formula if bounded else formula)
             model.update_defined_name(name["name"], name["scope"], name["name"], name["scope"], f"{quoted}!$A${row}")
         except Exception:  # noqa: BLE001 - a name IronCalc cannot take stays as it was (#NAME? where used)
             continue

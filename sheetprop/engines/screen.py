@@ -75,7 +75,8 @@ _ONE_REFERENCE = re.compile(  # one reference to a sheet: `=Network!$D$7`, `Trai
     r"^=?(?:'[^'\[\]#|:!]{1,31}'|[A-Za-z_][A-Za-z0-9_.]{0,30})!"
     r"(\$?[A-Za-z]{1,3}\$?[0-9]{1,7}(?::\$?[A-Za-z]{1,3}\$?[0-9]{1,7})?|\$?[0-9]{1,7}:\$?[0-9]{1,7}"
     r"|\$?[A-Za-z]{1,3}:\$?[A-Za-z]{1,3})$")
-_SUSPECT_WORDS = re.compile("|".join(re.escape(w) for w in sorted(LISTED | {"_XL", "FILE", "CUBE"}, key=len, reverse=True)))
+_SUSPECT_LIST = sorted(LISTED | {"_XL", "FILE", "CUBE"}, key=len, reverse=True)
+_SUSPECT_WORDS = re.compile("|".join(re.escape(w) for w in _SUSPECT_LIST))
 _IDENTIFIER = re.compile(r"(?<![\w.$])([A-Za-z_\\][\w.\\?]*)(?![\w.\\?]*(?:\s*\(|\$))")
 
 
@@ -137,7 +138,11 @@ def suspects(formulas: list[str], bad: Mapping[str, str] | None = None) -> list[
     blob = "\n".join(formulas)  # a line break inside a formula is fine: positions come from lengths
     upper = blob.upper()
     hits = {m.start() for m in _SUSPECT_CHARS.finditer(blob)}
-    hits.update(m.start() for m in _SUSPECT_WORDS.finditer(upper))
+    for word in _SUSPECT_LIST:  # one scan in C per word: most are in no formula
+        at = upper.find(word)
+        while at >= 0:
+            hits.add(at)
+            at = upper.find(word, at + 1)
     if pattern is not None:
         hits.update(m.start() for m in pattern.finditer(blob))
     found = {k for k, text in enumerate(formulas) if len(text) > MAX_FORMULA_CHARS}
