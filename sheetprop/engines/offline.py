@@ -6,8 +6,9 @@ LibreOffice is a whole office suite: given a workbook with a picture linked to
 package's parts (`strip`), keeping only what computes values:
 
 - the workbook part, without its links to other workbooks (`externalReferences`), pivot
-  caches and extensions; its relationships only to its sheets, shared strings and styles,
-  never to a target outside the package (`TargetMode="External"`);
+  caches and extensions, nor a defined name naming another workbook, a file, a URL or a
+  program; its relationships only to its sheets, shared strings and styles, never to a target
+  outside the package (`TargetMode="External"`);
 - each sheet up to the end of its cells (`</sheetData>`): no drawing, linked or embedded
   picture, OLE object, control, hyperlink, table, conditional format, data validation or
   extension survives, and no relationship of a sheet is kept (a chart sheet keeps only
@@ -107,7 +108,13 @@ def _workbook(data: bytes, kept_ids: set[str]) -> bytes:
         rid = re.search(rb"""\b[\w.-]*:?id\s*=\s*["']([^"']*)["']""", match.group(0))
         return match.group(0) if rid and rid.group(1).decode() in kept_ids else b""
 
-    return re.sub(rb"<(?:[A-Za-z_][\w.-]*:)?sheet\b[^>]*/>", sheet, data)
+    data = re.sub(rb"<(?:[A-Za-z_][\w.-]*:)?sheet\b[^>]*/>", sheet, data)
+    return _NAME_OUT.sub(b"", data)
+
+
+# A defined name that names another workbook, a file, a URL or a program (DDE): dropped.
+_NAME_OUT = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?)definedName\b[^>]*>[^<]*(?:\[|\]|file:|://|#\$|\|)[^<]*"
+                       rb"</\1definedName>", re.I)
 
 
 def _sheet(data: bytes) -> bytes:
