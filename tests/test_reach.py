@@ -286,3 +286,29 @@ def test_no_engine_reads_a_file_through_indirect_a_link_or_a_name(engine, reachi
     for ref in ("A1", "A2", "A3", "A4", "A5", "A6"):
         assert isinstance(got[("S", ref)], CellError), (ref, got[("S", ref)])
     assert not isinstance(got.get(("S", "A8")), float)  # IronCalc takes LibreOffice's form for no formula at all
+
+
+def test_names_written_into_the_formulas_mean_what_they_meant(tmp_path):
+    """IronCalc loads a copy whose formulas use the cells their names stand for: a sheet's own name
+    before the workbook's, a name in a text or beside `:` left as it is."""
+    from sheetprop.engines.package import inline_names
+
+    path = tmp_path / "names.xlsx"
+    wb = openpyxl.Workbook()
+    one, two = wb.active, wb.create_sheet("Two")
+    one.title = "One"
+    one["A1"], two["A1"], one["A2"] = 1, 2, 5
+    one["B1"] = '=rate*10+LEN("rate")+SUM(rate:last_one)'
+    two["B1"] = "=rate*10+1"
+    wb.defined_names["rate"] = DefinedName("rate", attr_text="One!$A$1")
+    wb.defined_names["last_one"] = DefinedName("last_one", attr_text="One!$A$2")
+    two.defined_names["rate"] = DefinedName("rate", attr_text="Two!$A$1", localSheetId=1)
+    wb.save(path)
+    copy = inline_names(path, tmp_path)
+    assert copy is not None
+    with zipfile.ZipFile(copy) as zf:
+        sheets = [zf.read(f"xl/worksheets/sheet{k}.xml").decode() for k in (1, 2)]
+    assert 'One!$A$1*10+LEN("rate")+SUM(rate:last_one)' in sheets[0].replace("&quot;", '"')
+    assert "Two!$A$1*10+1" in sheets[1]
+    got = evaluate(path)
+    assert got[("One", "B1")] == 10 + 4 + 6 and got[("Two", "B1")] == 20 + 1

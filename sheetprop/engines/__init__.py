@@ -4,8 +4,8 @@ One contract for every engine, so verify and check never care which one ran:
 
     evaluate(path, engine=None, timeout=None) -> dict[(sheet, "A1"), value]
 
-maps every cell that holds a formula to the value the engine computed for it. Stored
-results in the file are never used. Keys use the sheet's name as written in the workbook
+maps every cell that holds a formula, and every cell an array formula or a spill fills, to
+the value the engine computed for it. Stored results in the file are never used. Keys use the sheet's name as written in the workbook
 and an upper-case A1 reference without `$`. Values are `float` (numbers, integers
 included), `str`, `bool`, `None` (empty) or `CellError` ("#DIV/0!", "#NAME?", "#CIRC!" for
 a reference cycle, …).
@@ -18,7 +18,9 @@ a reference cycle, …).
 
 Engines are imported lazily: importing this package costs nothing. Beside them: `openbook`
 opens an untrusted .xlsx (container checks, guarded XML), `screen` decides which formulas an
-engine may evaluate, `clean` makes the copy an engine sees.
+engine may evaluate (by what it can reach), `guard` bounds the references IronCalc builds,
+`package` reads the zip's parts (sheets, array formulas) and makes the copies IronCalc loads,
+`clean` makes the copy formulas and LibreOffice see, `offline` the one LibreOffice opens.
 
 Imports: only the plumbing at the top of `sheetprop` (errors, limits, cells): no model, no grading.
 """

@@ -223,7 +223,7 @@ def _rename_sheets(data: bytes, renames: dict[str, str]) -> bytes:
 
 _DEFINED = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?)definedName\b([^>]*)>([^<]*)</\1definedName>")
 _FIXED = re.compile(r"^(?:'(?:[^']|'')+'|[A-Za-z_][\w.]*)!\$[A-Z]{1,3}\$\d+(?::\$[A-Z]{1,3}\$\d+)?$")
-_NAME_USE = re.compile(r"(?<![\w.$!:'\]\\])([A-Za-z_\\][\w.\\?]*)(?![\w.\\?(!:\[])")
+_NAME_USE = re.compile(r"(?<![\w.$!:'\[\]@\\])([A-Za-z_\\][\w.\\?]*)(?![\w.\\?(!:\[])")
 _TEXT = re.compile(r'("(?:[^"]|"")*")')
 
 
