@@ -58,6 +58,10 @@ class Results(dict):
     def __reduce__(self):  # pickled with all it says, across the child process's pipe
         return (Results, (dict(self), self.held, self.held_names, self.arrays, self.engine, self.notes))
 
+    def copy(self) -> "Results":
+        """A copy of the values with all that is said of them."""
+        return Results(self, self.held, self.held_names, self.arrays, self.engine, self.notes)
+
 
 def soffice() -> str | None:
     """The LibreOffice executable on PATH, or None."""

@@ -56,7 +56,7 @@ _REFERENCE = re.compile(
     rf"^(?:{_SHEET})?(?:{_CELL}(?::{_CELL})?|\$?[A-Za-z]{{1,3}}:\$?[A-Za-z]{{1,3}}|\$?\d+:\$?\d+)$")
 
 
-SCREENS_ITSELF = True  # screened here, on the formulas as IronCalc parsed them: no copy is needed
+SCREENS_ITSELF = True  # screened here, on the formulas as IronCalc parsed them
 
 
 def evaluate(path, timeout=None) -> Results:
@@ -103,10 +103,10 @@ def _load(path):
             if isinstance(exc, (KeyboardInterrupt, SystemExit, MemoryError)):
                 raise
             first = exc
-        fixed = package.normalise(path, folder)
         try:
+            fixed = package.normalise(path, folder)
             model = ironcalc.load_from_xlsx(str(package.inline_names(fixed.path, folder) or fixed.path))
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001 - whatever fails here, another engine may load the file
             if isinstance(exc, (KeyboardInterrupt, SystemExit, MemoryError)):
                 raise
             raise Unloadable(f"IronCalc cannot load this workbook ({one_line(first, kind=False)})") from exc

@@ -213,7 +213,7 @@ def _substitute_broken(report: FileReport, book: StudentBook, results: Results, 
     bad = set(errors.values())
     cyclic = _cycles(errors, deps, stop)  # a cycle costs only its own cells, which say what they are
     if any(results.get(cell.key) != CellError("#CIRC!") for cell in cyclic):  # LibreOffice's Err:522 reads #VALUE!
-        results = Results(results, results.held, results.held_names, results.arrays, results.engine, results.notes)
+        results = results.copy()
         results.update((cell.key, CellError("#CIRC!")) for cell in cyclic)
     broken = {name: cell for name, cell in errors.items()  # the first in each chain of errors, and each cycle
               if cell in cyclic or not any(c in bad and c != cell for c in deps.sources(cell, stop))}
@@ -248,7 +248,7 @@ def _substitute_broken(report: FileReport, book: StudentBook, results: Results, 
             fixed = _evaluate(copy_with_values(Path(report.file), values, Path(folder)), options)
     except Exception:  # noqa: BLE001 - without the second reading the dependants stay errors, as before
         return results, {}
-    merged = Results(results, results.held, results.held_names, results.arrays, results.engine, results.notes)
+    merged = results.copy()
     notes = {}
     for user, names in depends.items():
         if user.key in fixed and user not in values:
