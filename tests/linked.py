@@ -117,25 +117,23 @@ def link_out(path: Path, url: str, fifo: Path, everything: bool = True) -> Path:
     parts[sheet] = xml.encode()
     overrides = [("/xl/drawings/drawing91.xml", DRAWING_TYPE)]
     if everything:
-        parts["xl/externalLinks/externalLink91.xml"] = (
-            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-            f'<externalLink xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="{REL}">'
-            '<externalBook r:id="rId1"><sheetNames><sheetName val="S"/></sheetNames><sheetDataSet><sheetData sheetId="0">'
-            '<row r="1"><cell r="A1"><v>1</v></cell></row></sheetData></sheetDataSet></externalBook></externalLink>').encode()
-        parts["xl/externalLinks/_rels/externalLink91.xml.rels"] = _rels([
-            ("rId1", f"{REL}/externalLinkPath", file_url, True)])
-        parts["xl/externalLinks/externalLink92.xml"] = (
-            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-            f'<externalLink xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="{REL}">'
-            '<oleLink r:id="rId1" progId="Excel.Sheet.12"><oleItems><oleItem name="S!A1" advise="1"/></oleItems>'
-            '</oleLink></externalLink>').encode()
-        parts["xl/externalLinks/_rels/externalLink92.xml.rels"] = _rels([
-            ("rId1", f"{REL}/oleObject", file_url, True)])
-        parts["xl/externalLinks/externalLink93.xml"] = (
-            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-            '<externalLink xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-            '<ddeLink ddeService="cmd" ddeTopic="/c calc"><ddeItems><ddeItem name="A0" advise="1"/></ddeItems>'
-            '</ddeLink></externalLink>').encode()
+        links = {  # another workbook at the FIFO, an OLE link to it, a DDE link to a program
+            91: ('<externalBook r:id="rId1"><sheetNames><sheetName val="S"/></sheetNames><sheetDataSet>'
+                 '<sheetData sheetId="0"><row r="1"><cell r="A1"><v>1</v></cell></row></sheetData></sheetDataSet>'
+                 "</externalBook>", "externalLinkPath"),
+            92: ('<oleLink r:id="rId1" progId="Excel.Sheet.12"><oleItems><oleItem name="S!A1" advise="1"/>'
+                 "</oleItems></oleLink>", "oleObject"),
+            93: ('<ddeLink ddeService="cmd" ddeTopic="/c calc"><ddeItems><ddeItem name="A0" advise="1"/></ddeItems>'
+                 "</ddeLink>", None),
+        }
+        for k, (body, target) in links.items():
+            parts[f"xl/externalLinks/externalLink{k}.xml"] = (
+                '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+                f'<externalLink xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="{REL}">'
+                f"{body}</externalLink>").encode()
+            if target:
+                parts[f"xl/externalLinks/_rels/externalLink{k}.xml.rels"] = _rels([
+                    ("rId1", f"{REL}/{target}", file_url, True)])
         parts["xl/connections.xml"] = (
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
             '<connections xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
