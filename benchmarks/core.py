@@ -4,7 +4,9 @@
 
 Every figure is a wall time of the real command (a fresh process, as a user runs it).
 Baselines: a bare `python -c pass` for start-up, LibreOffice headless recalculating the
-same file (converting it with recalculation forced) for the engines.
+same file (converting it with recalculation forced) for the engines. verify with the default
+engine must stay below 1.00x LibreOffice for every preset, the 6-8-8-4 spec and the
+10,000-update Mazur workbook.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 from pathlib import Path
 
 from sheetprop.model.randomspec import random_spec
-from sheetprop.model.spec import load_spec, validate
+from sheetprop.model.spec import load_spec, preset_names, validate
 from sheetprop.writing.workbook import write_workbook
 
 SHEETPROP = [sys.executable, "-m", "sheetprop"]
@@ -125,6 +127,13 @@ def main() -> None:
         for engine in engines:
             row(f"sheetprop verify --engine {engine}",
                 wall(SHEETPROP + ["verify", str(mazur), "--engine", engine], args.repeat), lo, "LibreOffice")
+
+        print("verify every preset with the default engine (ironcalc), each against LibreOffice recalculating it")
+        for preset in preset_names():
+            path = tmp / f"{preset}.xlsx"
+            write_workbook(load_spec(preset), path)
+            lo = libreoffice_recalc([path], args.repeat)
+            row(f"verify {preset}", wall(SHEETPROP + ["verify", str(path)], args.repeat), lo, "LibreOffice")
 
         big = tmp / "big.xlsx"
         spec = validate(random_spec(7, max_layers=3, max_width=6, max_samples=6, epochs=3))

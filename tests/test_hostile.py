@@ -213,10 +213,11 @@ def cellwise(folder, good, web):
         book.add_worksheet("Sheet1").write_number("A1", SECRET)
     port = web.getsockname()[1]
     cases = {
-        "column.xlsx": ({"net_h1": "=SUM(A:A)"}, "net_h1", "whole column"),
+        "column.xlsx": ({"net_h1": "=SUM(A1:XFD1048576)+w_1*i_1+w_2*i_2+b_1"}, "net_h1", "whole column"),
         "webservice.xlsx": ({"net_h1": f'=WEBSERVICE("http://127.0.0.1:{port}/grade")'}, "net_h1",
                             "reaches outside the workbook"),
-        "indirect.xlsx": ({"net_h2": '=INDIRECT("D29")'}, "net_h2", "builds a reference while calculating"),
+        "indirect.xlsx": ({"net_h2": '=SUM(INDIRECT("A1:XFD"&ROWS(A:A)))+w_3*i_1+w_4*i_2+b_1'}, "net_h2",
+                          "builds a reference"),
         "link.xlsx": ({"net_h1": "='[secret.xlsx]Sheet1'!$A$1"}, "net_h1", "refers to another workbook"),
         "dde.xlsx": ({"net_h1": "=cmd|' /c calc'!A0"}, "net_h1", "calls another program"),
         "circular.xlsx": ({"net_h1": "=net_h1*0+w_1*i_1+w_2*i_2+b_1"}, "net_h1", "circular reference"),

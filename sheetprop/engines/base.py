@@ -31,21 +31,36 @@ class EngineUnavailable(EngineError):
     """The engine is not installed on this machine."""
 
 
-class Results(dict):
-    """{(sheet, "A1"): value} for every formula cell, and what was held back from the engine.
+class Unloadable(EngineError):
+    """The engine cannot load this (valid) workbook at all; another engine may."""
 
-    `held` maps the cells whose formula reaches outside the workbook (`sheetprop.engines.screen`) to
-    the reason in words; they hold CellError("#N/A"). `held_names` does the same for defined
-    names (lower case).
+
+class Results(dict):
+    """{(sheet, "A1"): value} for every formula cell and every cell an array formula fills, and
+    what was held back from the engine.
+
+    `held` maps the cells whose formula reaches outside the workbook, or too far inside it
+    (`sheetprop.engines.screen`), to the reason in words; they hold CellError("#N/A").
+    `held_names` does the same for defined names (lower case). `arrays` maps each cell filled
+    by a multi-cell array formula or a spill, other than the formula's own, to that cell.
+    `engine` is the engine that computed the values, `notes` what the user should know of it
+    (another engine used because the one asked for could not load the file).
     """
 
-    def __init__(self, values=(), held=None, held_names=None) -> None:
+    def __init__(self, values=(), held=None, held_names=None, arrays=None, engine=None, notes=()) -> None:
         super().__init__(values)
         self.held: dict[tuple[str, str], str] = dict(held or {})
         self.held_names: dict[str, str] = dict(held_names or {})
+        self.arrays: dict[tuple[str, str], tuple[str, str]] = dict(arrays or {})
+        self.engine: str | None = engine
+        self.notes: list[str] = list(notes)
 
-    def __reduce__(self):  # pickled with what was held, across the child process's pipe
-        return (Results, (dict(self), self.held, self.held_names))
+    def __reduce__(self):  # pickled with all it says, across the child process's pipe
+        return (Results, (dict(self), self.held, self.held_names, self.arrays, self.engine, self.notes))
+
+    def copy(self) -> "Results":
+        """A copy of the values with all that is said of them."""
+        return Results(self, self.held, self.held_names, self.arrays, self.engine, self.notes)
 
 
 def soffice() -> str | None:
@@ -83,3 +98,11 @@ def column_letters(column: int) -> str:
 def a1(row: int, column: int) -> str:
     """A1 reference of a 1-based (row, column): a1(2, 28) == "AB2"."""
     return f"{column_letters(column)}{row}"
+
+
+def row_col(ref: str) -> tuple[int, int]:
+    """The 1-based (row, column) of an A1 reference: row_col("AB2") == (2, 28)."""
+    from xlsxwriter.utility import xl_cell_to_rowcol  # type: ignore[import-untyped]
+
+    row, col = xl_cell_to_rowcol(ref.replace("$", "").upper())
+    return row + 1, col + 1

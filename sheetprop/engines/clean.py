@@ -5,7 +5,9 @@ parser, screens them (`sheetprop.engines.screen`) and returns the path to evalua
 held back: the file itself when nothing needs to change, else a copy in `folder` in which
 held cells hold #N/A and held names are gone, and from which links to other workbooks,
 data connections, macros, embedded objects, conditional formats and data validation are
-dropped (openpyxl keeps none of them when it saves). The file itself is never written.
+dropped (openpyxl keeps none of them when it saves). The copy LibreOffice opens is always
+made, and rebuilt from the cells alone (`sheetprop.engines.offline`). The file itself is never
+written.
 
 IronCalc is screened inside its own wrapper, on the formulas as it parsed them, which
 needs no copy (`sheetprop.engines.ironcalc_engine`).
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from sheetprop.engines import screen
 from sheetprop.engines.base import a1
+from sheetprop.engines.offline import strip
 from sheetprop.engines.openbook import check_container, load, sheet_cells
 
 _EXTRAS = (b"<conditionalFormatting", b"<dataValidation", b"<x14:conditionalFormatting", b"<x14:dataValidation")
@@ -34,8 +37,9 @@ class Screened:
     cells: list[tuple[str, int, int]] | None = None  # the file's formula cells, 1-based (None: not read)
 
 
-def prepare(path: str | Path, folder: str | Path) -> Screened:
-    """Screen the workbook at `path`; write the cleaned copy into `folder` when one is needed."""
+def prepare(path: str | Path, folder: str | Path, offline: bool = False) -> Screened:
+    """Screen the workbook at `path`; write the cleaned copy into `folder` when one is needed, and
+    always with `offline` (for LibreOffice: `sheetprop.engines.offline.strip`)."""
     path = Path(path)
     container = check_container(path)
     formulas: dict[tuple[str, int, int], str] = {}
@@ -58,8 +62,10 @@ def prepare(path: str | Path, folder: str | Path) -> Screened:
     held, held_names = screen.screen_book(formulas, names)
     result = Screened(path, {(sheet, a1(row, col)): why for (sheet, row, col), why in held.items()}, held_names,
                       list(formulas))
-    if held or held_names or container.needs_copy or _has_extras(path):
+    if held or held_names or container.needs_copy or (not offline and _has_extras(path)):
         result.path = copy_without(path, held, held_names, Path(folder))
+    if offline:
+        result.path = strip(result.path, Path(folder) / "offline.xlsx")
     return result
 
 

@@ -76,41 +76,47 @@ def _functions_in(formula: str) -> list[str]:
 
 def evaluate(path, timeout=None, cells=None) -> dict[tuple[str, str], object] | Results:
     """Every formula cell's value (`cells`, (sheet, row, column) 1-based, saves reading which
-    they are). A formula that `formulas` cannot read (`=SUM (1,2)`,
-    `=1E308*10`) or compute (a function it lacks, such as LET) makes it refuse the whole file:
-    such cells are found, held back (#N/A, the reason in `Results.held`) and the rest is
-    evaluated again, so only their dependants suffer."""
+    they are). A formula that `formulas` cannot read (`=SUM (1,2)`, `=1E308*10`) or compute (a
+    function it lacks, such as LET), or a defined name it cannot take (one on column XFD or
+    row 1,048,576, which it reads as a whole column), makes it refuse the whole file: such
+    cells are found, held back (#N/A, the reason in `Results.held`), names that no formula
+    uses are dropped, and the rest is evaluated again, so only the cells that need them suffer."""
     try:
         return _evaluate(path, cells)
     except EngineError:
-        unreadable = _unreadable(path)
-        if not unreadable:
+        unreadable, names = _unreadable(path)
+        if not unreadable and not names:
             raise
     with tempfile.TemporaryDirectory(prefix="sheetprop-formulas-") as folder:
         from sheetprop.engines.clean import copy_without
 
-        copy = copy_without(Path(path), {key: "" for key in unreadable}, {}, Path(folder))
+        copy = copy_without(Path(path), {key: "" for key in unreadable}, names, Path(folder))
         values = _evaluate(copy, cells)
     held = {(sheet, a1(row, col)): why for (sheet, row, col), why in unreadable.items()}
     values.update((key, CellError("#N/A")) for key in held)
-    return Results(values, held)
+    return Results(values, held, {name: why for name, why in names.items() if why})
 
 
-def _unreadable(path) -> dict[tuple[str, int, int], str]:
-    """The formula cells that the formulas package cannot parse → why, in words."""
+def _unreadable(path) -> tuple[dict[tuple[str, int, int], str], dict[str, str]]:
+    """(the formula cells that the formulas package cannot parse → why, in words; the defined names
+    it cannot take or that no formula uses → why, "" for an unused one)."""
     from sheetprop.engines.openbook import load, sheet_cells
+    from sheetprop.engines.screen import names_pattern
 
     parser = formulas.Parser()
-    found = {}
+    found, texts = {}, {}
     book = load(path, read_only=True, checked=True)
     try:
+        names = {name.lower(): dn.attr_text or "" for name, dn in book.defined_names.items()}
         for ws in book.worksheets:
+            names.update({name.lower(): dn.attr_text or "" for name, dn in getattr(ws, "defined_names", {}).items()})
             for cell in sheet_cells(ws):
                 text = getattr(cell["value"], "text", cell["value"])
                 if cell["data_type"] != "f" or not isinstance(text, str):
                     continue
                 text = text if text.startswith("=") else "=" + text
                 key = (ws.title, cell["row"], cell["column"])
+                texts[key] = text
                 try:
                     with _silenced():
                         parser.ast(text)
@@ -124,7 +130,27 @@ def _unreadable(path) -> dict[tuple[str, int, int], str]:
                                   "grade with --engine ironcalc")
     finally:
         book.close()
-    return found
+    every = "\n".join([*texts.values(), *names.values()])
+    dropped = {}
+    for name, text in names.items():
+        pattern = names_pattern({name: ""})
+        if pattern is None or not pattern.search(every):
+            dropped[name] = ""  # no formula uses it: it changes nothing
+        elif _EDGE.search(text):
+            dropped[name] = (f"refers to {text}, on the last column or row of the sheet, which the formulas engine "
+                             "reads as a whole column or row; grade with --engine ironcalc")
+    troubled = {name: why for name, why in dropped.items() if why}
+    pattern = names_pattern(troubled)
+    if pattern is not None:
+        for key, text in texts.items():
+            hit = pattern.search(text)
+            if hit and key not in found:
+                found[key] = f"uses the name {hit.group(0)}, which {troubled[hit.group(0).lower()]}"
+    return found, dropped
+
+
+# A reference on column XFD or row 1,048,576: the formulas package reads `$XFD$1` as row 1, `$A$1048576` as column A.
+_EDGE = re.compile(r"(?<![A-Za-z])\$?XFD\$?\d|\$?[A-Za-z]{1,3}\$?1048576(?!\d)", re.IGNORECASE)
 
 
 def _evaluate(path, cells=None) -> dict[tuple[str, str], object]:
@@ -142,17 +168,40 @@ def _evaluate(path, cells=None) -> dict[tuple[str, str], object]:
                 f"formulas failed on {path} ({one_line(exc)}); use engine 'ironcalc' or 'libreoffice'"
             ) from exc
 
-    found = {}
+    found: dict[tuple[str, str], object] = {}
+    wanted = {(sheet.upper(), a1(row, col)) for sheet, row, col in cells}
     for key, value in solution.items():
         where = _split_key(key)
         if where:
             found[where] = value
+        elif isinstance(key, str) and ":" in key and hasattr(value, "value"):  # an array formula: a value per cell
+            _spread(key, value, wanted, found)
     result = {}
     for sheet, row, col in cells:
         ref = a1(row, col)
         value = found.get((sheet.upper(), ref), NO_VALUE)
         result[(sheet, ref)] = value if value is NO_VALUE else _plain(value)
     return result
+
+
+def _spread(key: str, array, wanted: set, found: dict) -> None:
+    """The cells of an array formula's range ("'[book.xlsx]S'!F1:F2"), each with its own value."""
+    from sheetprop.engines.base import row_col
+
+    where, _, ref = key.rpartition("!")
+    corners = ref.split(":")
+    if len(corners) != 2 or not all(_CELL.fullmatch(c) for c in corners):
+        return
+    if len(where) > 1 and where[0] == where[-1] == "'":
+        where = where[1:-1]
+    sheet = where[where.rfind("]") + 1:]
+    (r1, c1), (r2, c2) = (row_col(c) for c in corners)
+    values = numpy.asarray(getattr(array, "value", array), dtype=object)
+    for row in range(r1, r2 + 1):
+        for col in range(c1, c2 + 1):
+            cell = (sheet, a1(row, col))
+            if cell in wanted and cell not in found and row - r1 < values.shape[0] and col - c1 < values.shape[1]:
+                found[cell] = values[row - r1, col - c1]
 
 
 def _split_key(key) -> tuple[str, str] | None:

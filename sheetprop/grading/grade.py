@@ -18,7 +18,7 @@ from typing import Mapping
 from sheetprop.cells import Ref
 from sheetprop.engines import Results
 from sheetprop.engines.openbook import WorkbookError
-from sheetprop.engines.screen import screen_book
+from sheetprop.engines.screen import reach_of, screen_book
 from sheetprop.errors import one_line
 from sheetprop.grading.dependencies import Dependencies
 from sheetprop.grading.judge import STATUSES, Item, judge_items
@@ -114,11 +114,14 @@ def grade_file(path: str | Path, spec: Spec | None, options: GradeOptions = Grad
     try:
         book = read_book(path, options.max_uncompressed, options.max_cells)
         formulas = {key: str(v) for key, v in book.cells.items() if isinstance(v, Formula)}
-        held, _ = screen_book(formulas, book.names)  # the engine screens too; these are the file's own words
+        reach = reach_of(options.engine, (max((r.row for r in book.cells), default=0) + 1,
+                                          max((r.col for r in book.cells), default=0) + 1))
+        held, _ = screen_book(formulas, book.names, reach)  # the engine screens too; these are the file's own words
         results = _evaluate(path, options) if formulas else Results()
         for key, why in results.held.items():
             held.setdefault(Ref.from_key(key), why)
-        report.notes = _notes(book, held)
+        _array_cells(book, results)
+        report.notes = _notes(book, held) + results.notes
     except WorkbookError as exc:
         report.error = str(exc)
     except Exception as exc:  # noqa: BLE001 - the engine's EngineError, or whatever a hostile file provokes in it
@@ -169,6 +172,36 @@ def _grade(report: FileReport, book: StudentBook, results: Results, spec: Spec |
         report.notes.append(coverage)
 
 
+def _array_cells(book: StudentBook, results: Results) -> None:
+    """A cell filled by a multi-cell array formula or a spill (`{=MMULT(…)}` over net_h1:net_h2) is
+    computed by that formula, never typed: it reads as the formula, its value the engine's, and
+    whatever value the file stored there is forgotten."""
+    for member, anchor in results.arrays.items():
+        formula = book.cells.get(Ref.from_key(anchor))
+        if isinstance(formula, Formula) and member in results:
+            book.cells[Ref.from_key(member)] = formula
+            book.cached.pop(Ref.from_key(member), None)
+
+
+def _cycles(errors: dict[str, Ref], deps: Dependencies, stop: set[Ref]) -> set[Ref]:
+    """The cells among `errors` that lie on a reference cycle of quantities (net_h1 ↔ out_h1): each
+    reaches itself through the others' formulas."""
+    bad = set(errors.values())
+    uses = {cell: {c for c in deps.sources(cell, stop) if c in bad} for cell in bad}
+    cyclic = set()
+    for cell in bad:
+        todo, seen = list(uses[cell]), set()
+        while todo:
+            other = todo.pop()
+            if other == cell:
+                cyclic.add(cell)
+                break
+            if other not in seen:
+                seen.add(other)
+                todo.extend(uses.get(other, ()))
+    return cyclic
+
+
 def _substitute_broken(report: FileReport, book: StudentBook, results: Results, sol: R.Solution,
                        cells: dict[str, Ref], deps: Dependencies, options: GradeOptions) -> tuple[Results, dict]:
     """When a quantity's cell is an error (a cycle, a held link, a function the engine lacks), the
@@ -181,8 +214,12 @@ def _substitute_broken(report: FileReport, book: StudentBook, results: Results, 
               if deps.is_formula(cell) and isinstance(results.get(cell.key), CellError)}
     stop = set(cells.values())
     bad = set(errors.values())
-    broken = {name: cell for name, cell in errors.items()  # the first in each chain of errors
-              if not any(c in bad and c != cell for c in deps.sources(cell, stop))}
+    cyclic = _cycles(errors, deps, stop)  # a cycle costs only its own cells, which say what they are
+    if any(results.get(cell.key) != CellError("#CIRC!") for cell in cyclic):  # LibreOffice's Err:522 reads #VALUE!
+        results = results.copy()
+        results.update((cell.key, CellError("#CIRC!")) for cell in cyclic)
+    broken = {name: cell for name, cell in errors.items()  # the first in each chain of errors, and each cycle
+              if cell in cyclic or not any(c in bad and c != cell for c in deps.sources(cell, stop))}
     if not broken:
         return results, {}
     student = {}
@@ -214,7 +251,7 @@ def _substitute_broken(report: FileReport, book: StudentBook, results: Results, 
             fixed = _evaluate(copy_with_values(Path(report.file), values, Path(folder)), options)
     except Exception:  # noqa: BLE001 - without the second reading the dependants stay errors, as before
         return results, {}
-    merged = Results(results, results.held, results.held_names)
+    merged = results.copy()
     notes = {}
     for user, names in depends.items():
         if user.key in fixed and user not in values:
