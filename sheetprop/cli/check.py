@@ -102,7 +102,8 @@ def check(files: tuple[Path, ...], spec_ref: str | None, eta: float | None, as_j
         click.echo("\n".join(reports_.text_report(reports[0])))
     else:
         for report in reports:
-            click.echo("\n".join(reports_.text_report(report) if details else [reports_.headline(report)]))
+            click.echo("\n".join(reports_.text_report(report) if details
+                                  else [reports_.headline(report), *reports_.for_the_instructor(report)]))
         click.echo("")
         click.echo("\n".join(reports_.summary_table(reports)))
     writing: Path | None = None

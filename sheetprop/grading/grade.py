@@ -23,6 +23,7 @@ from sheetprop.errors import one_line
 from sheetprop.grading.dependencies import Dependencies
 from sheetprop.grading.judge import STATUSES, Item, close, judge_items
 from sheetprop.grading.locate import locate
+from sheetprop.grading.provenance import written_by_sheetprop
 from sheetprop.grading.readbook import Formula, StudentBook, read_book
 from sheetprop.grading.runs import TableCheck, check_table, pasted
 from sheetprop.grading.tables import Table, find_pasted, find_tables
@@ -60,6 +61,7 @@ class FileReport:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # what was ignored, held back or assumed, in words
     training: list[dict] = field(default_factory=list)  # one entry per table (`runs.TableCheck.to_json`)
+    provenance: str | None = None  # for the instructor: written by `sheetprop generate`, and what shows it
 
     @property
     def student(self) -> str:
@@ -88,7 +90,8 @@ class FileReport:
 
     def to_json(self) -> dict:
         return finite({"file": self.file, "score": self.score, "max_score": self.max_score, "error": self.error,
-                        "notes": self.notes, "items": [asdict(i) for i in self.items], "training": self.training})
+                        "notes": self.notes, "items": [asdict(i) for i in self.items], "training": self.training,
+                        "provenance": self.provenance})
 
 
 # ---------------------------------------------------------------- one file
@@ -112,6 +115,7 @@ def grade_file(path: str | Path, spec: Spec | None, options: GradeOptions = Grad
         for key, why in results.held.items():
             held.setdefault(Ref.from_key(key), why)
         report.notes = _notes(book, held)
+        report.provenance = written_by_sheetprop(book)
     except WorkbookError as exc:
         report.error = str(exc)
     except Exception as exc:  # noqa: BLE001 - the engine's EngineError, or whatever a hostile file provokes in it
@@ -307,7 +311,10 @@ def _evaluate(path, options: GradeOptions) -> Results:
 
 
 def _engine_failure(path, exc: Exception) -> str:
+    import tempfile
+
     from sheetprop.engines import EngineError
+    from sheetprop.files import NEARLY_FULL, full_disk, no_space
     from sheetprop.isolate import IsolationError
 
     text = one_line(exc, kind=False)
@@ -319,6 +326,9 @@ def _engine_failure(path, exc: Exception) -> str:
         return text
     if isinstance(exc, IsolationError):
         return f"{path}: {text}"
+    if no_space(exc):  # not the file's fault: the disk of the temporary files is full
+        full = full_disk(tempfile.gettempdir(), margin=NEARLY_FULL) or "no space left on the disk"
+        return f"{path}: could not be recomputed: {full}, where the engine's copies go; free some space or set TMPDIR"
     return f"{path}: cannot recompute the workbook ({one_line(exc)})"
 
 

@@ -108,6 +108,9 @@ def _summary(reports: list[FileReport]) -> str:
              f"{sum(r.all_right for r in graded)} with every answer right"]
     if len(graded) < len(reports):
         parts.append(f"{len(reports) - len(graded)} could not be graded")
+    made = sum(bool(r.provenance) for r in reports)
+    if made:
+        parts.append(f"{made} written by sheetprop, not by hand (see the table)")
     percents = sorted(p for r in graded if (p := _percent(r)) is not None)
     if percents:
         middle = len(percents) // 2
@@ -127,7 +130,11 @@ def _class_table(reports: list[FileReport], names: list[str]) -> str:
         score = "-" if report.error else f"{report.score:g} / {report.max_score:g}"
         mistake = "" if report.error else first_mistake_text(report)
         error = first_mistake_text(report) if report.error else ""
-        rows.append(f"<tr class=\"{kind}\"><td title=\"{_text(report.file)}\">{_text(name)}</td><td>{score}</td>"
+        if report.provenance:
+            mistake = f"{mistake} " if mistake else ""
+            mistake += f"[for the instructor: {report.provenance}]"
+        rows.append(f"<tr class=\"{kind}{' sheetprop-made' if report.provenance else ''}\">"
+                    f"<td title=\"{_text(report.file)}\">{_text(name)}</td><td>{score}</td>"
                     f"<td>{_text(mistake)}</td><td>{_text(error)}</td></tr>")
     return ("<table id=\"class\">\n<thead><tr><th>student</th><th>score / max</th><th>first mistake</th>"
             "<th>file error</th></tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>")

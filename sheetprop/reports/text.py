@@ -55,9 +55,14 @@ def _show(value) -> str:
     return "" if value is None else str(value)
 
 
+def for_the_instructor(report: FileReport) -> list[str]:
+    """What only the instructor is told (never in a student's feedback): a file sheetprop wrote."""
+    return [clean(f"  note for the instructor: {report.provenance}")] if report.provenance else []
+
+
 def text_report(report: FileReport) -> list[str]:
     """One line per quantity; a diagnosis on its own line under it."""
-    lines = [headline(report)] + [clean(f"  note: {note}") for note in report.notes]
+    lines = [headline(report), *for_the_instructor(report)] + [clean(f"  note: {note}") for note in report.notes]
     if report.error:
         return lines
     found: dict[str, int] = {}
@@ -141,7 +146,7 @@ def summary_table(reports: list[FileReport], width: int | None = None) -> list[s
     return lines
 
 
-CSV_FIELDS = ["student", "file", "score", "max_score", *STATUSES, "first_mistake", "file_error"]
+CSV_FIELDS = ["student", "file", "score", "max_score", *STATUSES, "first_mistake", "file_error", "written_by_sheetprop"]
 
 
 def csv_text(reports: list[FileReport]) -> str:
@@ -155,7 +160,8 @@ def csv_text(reports: list[FileReport]) -> str:
     writer.writeheader()
     for r, student in zip(reports, student_names(reports)):
         row = {"student": student, "file": r.file, "score": r.score, "max_score": r.max_score,
-               "first_mistake": "" if r.error or r.all_right else first_mistake_text(r), "file_error": r.error or ""}
+               "first_mistake": "" if r.error or r.all_right else first_mistake_text(r), "file_error": r.error or "",
+               "written_by_sheetprop": r.provenance or ""}
         row.update(counts(r) if not r.error else {s: "" for s in STATUSES})
         writer.writerow({k: _csv_safe(v) for k, v in row.items()})
     return out.getvalue()
@@ -236,4 +242,7 @@ def gradescope(report: FileReport, visibility: str = "visible", by: str = "quant
         lines.append(f"Your sheet shows answers worth {report.max_score:g} points (a factor folded into a later "
                      f"formula costs nothing): {report.score:g} / {report.max_score:g} counts as "
                      f"{score:g} / {total:g}.")
+    if report.provenance:  # a hidden test: Gradescope never shows it to the student, only to the instructor
+        tests.append({"name": "Note for the instructor: written by sheetprop", "score": 0.0, "max_score": 0.0,
+                      "status": "passed", "visibility": "hidden", "output": clean(report.provenance)})
     return {"score": score, "output": "\n".join(lines), "tests": tests, "visibility": visibility}
