@@ -174,7 +174,7 @@ class Job:
             if exc.errno in (errno.EAGAIN, errno.ENOMEM):
                 raise ProcessLimit(f"cannot start a process (limit on processes: ulimit -u is {process_limit()}"
                                    f"{'' if exc.errno == errno.EAGAIN else ', or out of memory'}); raise the "
-                                   "limit or run fewer at once") from None
+                                   "limit") from None
             raise
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)

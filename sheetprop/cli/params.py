@@ -16,7 +16,7 @@ from sheetprop.files import InputError, check_writable, is_special, read_text, t
 from sheetprop.limits import MAX_FORMULA_CELLS, MAX_SPEC_BYTES
 from sheetprop.model.network import with_epochs
 from sheetprop.model.spec import MAX_SWEEP, SpecError, check_budget, load_spec, load_yaml, with_sweep
-from sheetprop.model.validate import same_rates
+from sheetprop.model.validate import brief, same_rates
 
 ENGINE_CHOICES = ENGINES
 
@@ -200,7 +200,7 @@ def read_points(path: Path, sol=None, strict: bool = True) -> dict[str, float]:
     points = {}
     for key, value in raw.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1e9:
-            raise UserError(f"{path}: {key}: points must be a number from 0 to 1e9, not {str(value)[:40]!r}")
+            raise UserError(f"{path}: {key}: points must be a number from 0 to 1e9, not {brief(value)}")
         points[str(key)] = float(value)
     if sol is not None:
         from sheetprop.grading.judge import points_problems

@@ -70,7 +70,8 @@ def grade_files(paths: Sequence[str | Path], spec: Spec | None, options: GradeOp
                                          timeout=limit, max_memory=options.max_memory, what="grading")
                 except ProcessLimit as exc:
                     if not running:  # nothing to wait for: no file can be graded
-                        raise ProcessLimit(f"{exc}: no file was graded (--jobs 1 needs two processes)") from None
+                        raise ProcessLimit(f"{exc}: each file is graded in a process of its own; no file was "
+                                           "graded") from None
                     break  # go on with the children at work; the next one starts when one ends
                 waiting.popleft()
             waits = [left for job in running.values() if (left := job.wait_for()) is not None]
@@ -126,8 +127,8 @@ def _collect(job: Job, path, options: GradeOptions, scratch: str) -> FileReport:
         return FileReport(file=shown, error=limit_message(shown, str(exc), options, job))
     except Exception as exc:  # noqa: BLE001 - a bug in grading this file: the batch goes on
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return FileReport(file=shown, error=f"{shown}: could not be graded (internal error: "
-                                            f"{type(exc).__name__}{': ' + text if text else ''})")
+        return FileReport(file=shown, error=f"{shown}: internal error ({type(exc).__name__}"
+                                            f"{': ' + text if text else ''}); please report it with the file")
     if report.file != shown:  # graded through a link (see `_readable`): the student's own name, escaped
         linked = report.file
         report.file = shown

@@ -68,8 +68,10 @@ class _Checker:
             raise SpecError(*self.problems)
 
     def number(self, value, fieldname: str) -> float:
+        if isinstance(value, HugeNumber):
+            self.fail(fieldname, f"must be a finite number, not {brief(value)}")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.fail(fieldname, f"must be a number, not {_show(value)}")
+            self.fail(fieldname, f"must be a number, not {brief(value)}")
         try:
             value = float(value)
         except OverflowError:  # an integer with hundreds of digits
@@ -80,14 +82,14 @@ class _Checker:
 
     def integer(self, value, fieldname: str, minimum: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(fieldname, f"must be a whole number, not {_show(value)}")
+            self.fail(fieldname, f"must be a whole number, not {brief(value)}")
         if value < minimum:
             self.fail(fieldname, f"must be at least {minimum}, not {value}")
         return value
 
     def choice(self, value, fieldname: str, choices, aliases=None) -> str:
         if not isinstance(value, str):
-            self.fail(fieldname, f"must be one of {', '.join(choices)}, not {_show(value)}")
+            self.fail(fieldname, f"must be one of {', '.join(choices)}, not {brief(value)}")
         key = value.strip().lower()
         key = (aliases or {}).get(key, key)
         if key not in choices:
@@ -100,7 +102,7 @@ class _Checker:
     def vector(self, value, fieldname: str, length: int | None) -> tuple[float, ...]:
         """A list of `length` numbers (any length when None: the layer it must match has a problem)."""
         if not isinstance(value, list):
-            self.fail(fieldname, f"must be a list of {length or 'some'} numbers, not {_show(value)}")
+            self.fail(fieldname, f"must be a list of {length or 'some'} numbers, not {brief(value)}")
         if length is not None and len(value) != length:
             self.fail(fieldname, f"must hold {length} numbers, not {len(value)}")
         return tuple(self.number(v, f"{fieldname}[{i}]") for i, v in enumerate(value))
@@ -112,9 +114,67 @@ class _Checker:
                 self.report(where, f"unknown field{did_you_mean(str(key), allowed)}; allowed: {', '.join(allowed)}")
 
 
-def _show(value) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+class HugeNumber(float):
+    """An integer in a spec too long to read (Python reads at most 4,300 digits): infinite, with its length."""
+
+    digits: int
+
+    def __new__(cls, digits: int) -> HugeNumber:
+        number = super().__new__(cls, math.inf)
+        number.digits = digits
+        return number
+
+
+def brief(value, limit: int = 40) -> str:
+    """A value as the spec wrote it, short: JSON for what JSON can say, words for the rest (a YAML date,
+    `!!binary`, `!!set`). Only what is shown is looked at: a list of aliases nested forty deep
+    (2**40 items) costs no more than a short one."""
+    text = "".join(_pieces(value, limit + 1, set()))
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _pieces(value, budget: int, seen: set[int]):
+    """JSON-like text of `value` in pieces, stopping once about `budget` characters are out."""
+    if isinstance(value, str):
+        yield repr(value)[:budget]
+    elif isinstance(value, HugeNumber):
+        yield f"a number of {value.digits:,} digits"
+    elif value is None or isinstance(value, (bool, int, float)):
+        yield json.dumps(value) if not isinstance(value, int) or value.bit_length() < 1000 else "a very long number"
+    elif isinstance(value, (list, tuple, dict)) and id(value) not in seen:
+        seen.add(id(value))
+        pairs = value.items() if isinstance(value, dict) else ((None, v) for v in value)
+        yield "{" if isinstance(value, dict) else "["
+        used = 1
+        for k, (key, item) in enumerate(pairs):
+            if used >= budget:
+                return
+            prefix = (", " if k else "") + (f"{json.dumps(str(key))[:budget]}: " if isinstance(value, dict) else "")
+            yield prefix
+            used += len(prefix)
+            for piece in _pieces(item, budget - used, seen):
+                yield piece
+                used += len(piece)
+                if used >= budget:
+                    return
+        seen.discard(id(value))
+        yield "}" if isinstance(value, dict) else "]"
+    else:
+        yield _kind(value)
+
+
+def _kind(value) -> str:
+    import datetime
+
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return f"the date {value.isoformat()[:19]}"
+    if isinstance(value, (bytes, bytearray)):
+        return "binary data (!!binary)"
+    if isinstance(value, (set, frozenset)):
+        return "a set (!!set)"
+    if isinstance(value, (list, dict)):
+        return f"a {type(value).__name__} that holds itself"
+    return f"a value of type {type(value).__name__}"
 
 
 def validate(raw: Any, where: str = "<spec>", default_name: str = "network",
@@ -127,7 +187,7 @@ def validate(raw: Any, where: str = "<spec>", default_name: str = "network",
     if raw is None:
         raise SpecError(f"{where}: the spec is empty; it needs at least `layers` and `data`")
     if not isinstance(raw, dict):
-        raise SpecError(f"{where}: the spec must be a mapping of fields (layers, data, …), not {_show(raw)}")
+        raise SpecError(f"{where}: the spec must be a mapping of fields (layers, data, …), not {brief(raw)}")
     c = _Checker(where)
     max_cells = MAX_FORMULA_CELLS if max_cells is None else max_cells
     c.keys(raw, "", KEYS)
@@ -209,7 +269,7 @@ def _name(c: _Checker, name) -> str:
 
 def _boolean(c: _Checker, value, fieldname: str) -> bool:
     if not isinstance(value, bool):
-        c.fail(fieldname, f"must be true or false, not {_show(value)}")
+        c.fail(fieldname, f"must be true or false, not {brief(value)}")
     return value
 
 
@@ -320,7 +380,7 @@ def _data(c: _Checker, raw_data, layers: list[Layer] | None, loss: str | None) -
     def sample(s: int, raw_sample) -> Sample:
         f = f"data[{s}]"
         if not isinstance(raw_sample, dict):
-            c.fail(f, f"must be a mapping {{inputs: [...], targets: [...]}}, not {_show(raw_sample)}")
+            c.fail(f, f"must be a mapping {{inputs: [...], targets: [...]}}, not {brief(raw_sample)}")
         c.keys(raw_sample, f, ("inputs", "targets"))
         for key in ("inputs", "targets"):
             if key not in raw_sample:
@@ -437,4 +497,4 @@ def _shape(value) -> str:
         if value and inner and inner != {0}:
             return f"{len(value)}x{max(inner)}"
         return f"a list of {len(value)}"
-    return _show(value)
+    return brief(value)

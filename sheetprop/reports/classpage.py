@@ -332,18 +332,23 @@ def downsample(points: list, limit: int) -> list:
 def _loss_chart(own: list, right: list, table: dict) -> str:
     """An SVG line chart of both curves on the same axes, from 0 (or below) to the larger loss,
     with the first wrong update marked."""
-    width, height, left, top, inner_w, inner_h = 310, 170, 48, 10, 252, 132
+    width, height, top, inner_h = 310, 170, 10, 132
     xs = [x for x, _ in own + right]
     ys = [y for _, y in own + right]
     x_max, y_min = max(max(xs), 1.0), min(0.0, min(ys))
     y_max = max(ys) if max(ys) > y_min else y_min + 1.0
+    labels = f"{y_max:.3g}", f"{y_min:.3g}"
+    left = max(48, 8 + 7 * max(map(len, labels)))  # room for the longer label (-1.8e+308) at 11px
+    inner_w = width - left - 10
     base = top + inner_h
+    half = 0.5 if math.isinf(y_max - y_min) else 1.0  # from -1e308 to 1e308 is beyond a float; half of it is not
+    span = y_max * half - y_min * half
 
     def px(x: float) -> str:
         return f"{left + inner_w * x / x_max:.1f}"
 
     def py(y: float) -> str:
-        return f"{top + inner_h * (y_max - y) / (y_max - y_min):.1f}"
+        return f"{top + inner_h * ((y_max * half - y * half) / span):.1f}"
 
     def line(points: list, style: str) -> str:
         shown = " ".join(f"{px(x)},{py(y)}" for x, y in points)
@@ -358,8 +363,8 @@ def _loss_chart(own: list, right: list, table: dict) -> str:
                    f"stroke-dasharray=\"2 2\"><title>first wrong at update {wrong}</title></line>")
     frame = (f"<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{base}\" stroke=\"#333\"/>"
              f"<line x1=\"{left}\" y1=\"{base}\" x2=\"{left + inner_w}\" y2=\"{base}\" stroke=\"#333\"/>"
-             f"<text x=\"{left - 4}\" y=\"{top + 8}\" text-anchor=\"end\">{y_max:.3g}</text>"
-             f"<text x=\"{left - 4}\" y=\"{base}\" text-anchor=\"end\">{y_min:.3g}</text>"
+             f"<text x=\"{left - 4}\" y=\"{top + 8}\" text-anchor=\"end\">{labels[0]}</text>"
+             f"<text x=\"{left - 4}\" y=\"{base}\" text-anchor=\"end\">{labels[1]}</text>"
              f"<text x=\"{left}\" y=\"{base + 14}\">0</text>"
              f"<text x=\"{left + inner_w}\" y=\"{base + 14}\" text-anchor=\"end\">{x_max:g}</text>"
              f"<text x=\"{left + inner_w / 2}\" y=\"{base + 24}\" text-anchor=\"middle\">update</text>")
