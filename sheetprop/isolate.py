@@ -56,13 +56,23 @@ class Terminated(BaseException):
 
 @contextlib.contextmanager
 def signals_held():
-    """Hold back Ctrl-C, SIGTERM and SIGHUP for the block (a clean-up that must not be cut short);
-    one that arrived meanwhile is delivered as the block ends."""
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {*_STOPPING, signal.SIGINT})
+    """Hold back Ctrl-C, SIGTERM and SIGHUP for the block (a clean-up that must not be cut short): one
+    that arrives meanwhile is noted, and raised again once the block is done. (Blocking the signals
+    would not do: another thread of the process could take them.) Off the main thread, nothing is held."""
+    caught: list[int] = []
+    previous = {}
+    try:
+        for signum in (signal.SIGINT, *_STOPPING):
+            previous[signum] = signal.signal(signum, lambda signum, frame: caught.append(signum))
+    except ValueError:  # not the main thread
+        pass
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if caught:
+            signal.raise_signal(caught[0])
 
 
 def raise_on_termination(signum, frame) -> None:
@@ -228,15 +238,21 @@ class Job:
         own = " (this process's own limit, ulimit -v, is lower than the one asked)" if self.memory_capped else ""
         return f"limit of {self.max_memory / 2**20:,.0f} MiB{own}"
 
-    def stop(self) -> None:
-        """Stop the child: SIGTERM (it cleans up what it started), then SIGKILL after STOP_GRACE."""
+    def terminate(self) -> None:
+        """Ask the child to stop (SIGTERM), without waiting: `stop` then waits for it."""
+        if self._process.is_alive() and self._process.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._process.pid, signal.SIGTERM)
+
+    def stop(self, grace: float = STOP_GRACE) -> None:
+        """Stop the child: SIGTERM (it cleans up what it started), then SIGKILL after `grace` seconds."""
         process = self._process
         if process.is_alive():
             pid = process.pid
             assert pid is not None  # a started process has one
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            process.join(STOP_GRACE)
+            process.join(grace)
             if process.is_alive():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)

@@ -16,7 +16,8 @@ from sheetprop.files import InputError, check_writable, is_special, read_text, t
 from sheetprop.limits import MAX_FORMULA_CELLS, MAX_SPEC_BYTES
 from sheetprop.model.network import with_epochs
 from sheetprop.model.spec import MAX_SWEEP, SpecError, check_budget, load_spec, load_yaml, with_sweep
-from sheetprop.model.validate import brief, same_rates
+from sheetprop.model.shown import brief
+from sheetprop.model.validate import same_rates
 
 ENGINE_CHOICES = ENGINES
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections import deque
 from dataclasses import replace
 from multiprocessing.connection import wait
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from sheetprop.files import shown_path
-from sheetprop.isolate import IsolationError, Job, ProcessLimit, signals_held
+from sheetprop.isolate import STOP_GRACE, IsolationError, Job, ProcessLimit, signals_held
 from sheetprop.limits import CHECK_JOBS, CHECK_MAX_MEMORY, CHECK_TIMEOUT, LIBREOFFICE_GRACE
 
 if TYPE_CHECKING:
@@ -86,7 +87,10 @@ def grade_files(paths: Sequence[str | Path], spec: Spec | None, options: GradeOp
     finally:
         with signals_held():  # a second Ctrl-C or SIGTERM must not leave children or files behind
             for job in running.values():
-                job.stop()
+                job.terminate()  # all at once: they have STOP_GRACE to clean up, together
+            until = time.monotonic() + STOP_GRACE
+            for job in running.values():
+                job.stop(grace=max(0.0, until - time.monotonic()))
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
     collected = [report for report in reports if report is not None]
@@ -145,7 +149,7 @@ def limit_message(path, text: str, options: GradeOptions, job: Job | None = None
                 "workbook?); raise the limit with --timeout if the file is genuine")
     if "out of memory" in text:
         limit = job.max_memory if job is not None else options.max_memory
-        if job is not None and job.memory_capped:
+        if job is not None and job.memory_capped and limit:
             return (f"{path}: grading needed more than {limit / 2**20:,.0f} MiB of memory, this process's own limit "
                     "(ulimit -v), and was stopped; raise that limit if the file is genuine")
         size = f"{limit / 2**20:,.0f} MiB" if limit else "the memory available"

@@ -18,7 +18,8 @@ from sheetprop.files import InputError, read_text
 from sheetprop.limits import MAX_SPEC_BYTES, MAX_YAML_ALIASES
 from sheetprop.model import budget
 from sheetprop.model.network import Spec, SpecError
-from sheetprop.model.validate import KEYS, MAX_SWEEP, HugeNumber, did_you_mean, validate
+from sheetprop.model.shown import HugeNumber
+from sheetprop.model.validate import KEYS, MAX_SWEEP, did_you_mean, validate
 
 __all__ = ["KEYS", "MAX_SWEEP", "SpecError", "check_budget", "count_formulas", "load_spec", "load_yaml",
            "parse_spec", "preset_names", "validate", "with_sweep"]

@@ -8,7 +8,6 @@ depends on one with a problem is checked as far as it can be without it.
 from __future__ import annotations
 
 import difflib
-import json
 import math
 from collections.abc import Callable
 from functools import partial
@@ -19,6 +18,7 @@ from sheetprop.model import ops
 from sheetprop.model.budget import count_formulas
 from sheetprop.model.initial import drawer
 from sheetprop.model.network import ETA_DIGITS, Layer, Sample, Spec, SpecError
+from sheetprop.model.shown import HugeNumber, brief
 
 ACTIVATIONS = tuple(ops.ACTIVATIONS)
 LOSSES = tuple(ops.LOSSES)
@@ -112,69 +112,6 @@ class _Checker:
             if key not in allowed:
                 where = f"{fieldname}.{key}" if fieldname else str(key)
                 self.report(where, f"unknown field{did_you_mean(str(key), allowed)}; allowed: {', '.join(allowed)}")
-
-
-class HugeNumber(float):
-    """An integer in a spec too long to read (Python reads at most 4,300 digits): infinite, with its length."""
-
-    digits: int
-
-    def __new__(cls, digits: int) -> HugeNumber:
-        number = super().__new__(cls, math.inf)
-        number.digits = digits
-        return number
-
-
-def brief(value, limit: int = 40) -> str:
-    """A value as the spec wrote it, short: JSON for what JSON can say, words for the rest (a YAML date,
-    `!!binary`, `!!set`). Only what is shown is looked at: a list of aliases nested forty deep
-    (2**40 items) costs no more than a short one."""
-    text = "".join(_pieces(value, limit + 1, set()))
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def _pieces(value, budget: int, seen: set[int]):
-    """JSON-like text of `value` in pieces, stopping once about `budget` characters are out."""
-    if isinstance(value, str):
-        yield repr(value)[:budget]
-    elif isinstance(value, HugeNumber):
-        yield f"a number of {value.digits:,} digits"
-    elif value is None or isinstance(value, (bool, int, float)):
-        yield json.dumps(value) if not isinstance(value, int) or value.bit_length() < 1000 else "a very long number"
-    elif isinstance(value, (list, tuple, dict)) and id(value) not in seen:
-        seen.add(id(value))
-        pairs = value.items() if isinstance(value, dict) else ((None, v) for v in value)
-        yield "{" if isinstance(value, dict) else "["
-        used = 1
-        for k, (key, item) in enumerate(pairs):
-            if used >= budget:
-                return
-            prefix = (", " if k else "") + (f"{json.dumps(str(key))[:budget]}: " if isinstance(value, dict) else "")
-            yield prefix
-            used += len(prefix)
-            for piece in _pieces(item, budget - used, seen):
-                yield piece
-                used += len(piece)
-                if used >= budget:
-                    return
-        seen.discard(id(value))
-        yield "}" if isinstance(value, dict) else "]"
-    else:
-        yield _kind(value)
-
-
-def _kind(value) -> str:
-    import datetime
-
-    if isinstance(value, (datetime.date, datetime.datetime)):
-        return f"the date {value.isoformat()[:19]}"
-    if isinstance(value, (bytes, bytearray)):
-        return "binary data (!!binary)"
-    if isinstance(value, (set, frozenset)):
-        return "a set (!!set)"
-    if isinstance(value, (list, dict)):
-        return f"a {type(value).__name__} that holds itself"
-    return f"a value of type {type(value).__name__}"
 
 
 def validate(raw: Any, where: str = "<spec>", default_name: str = "network",
