@@ -13,13 +13,14 @@ plain file, and never writes anywhere but the path given:
 - an output that is a symbolic link is refused: a link planted in a shared folder (`/tmp`,
   sticky and writable by all) must not redirect a gradebook onto another file. The folders on
   the way may be links; the last name is never followed;
-- a device, a pipe or a terminal (`--csv /dev/stdout`, `/dev/null`; links under /dev and /proc
-  such as /dev/stdout included) is written through, in place; a disk (a block device) never;
+- a device, a pipe or a terminal (`--csv /dev/stdout`, `/dev/null`; the system's links to a
+  process's streams, /dev/stdout, /dev/fd/N, /proc/self/fd/N, included) is written through, in
+  place; a disk (a block device) never;
 - an existing file keeps its permissions (a private 0600 gradebook stays private) and its
   owner and group (an administrator rewriting a colleague's gradebook leaves it theirs); one
   that would change owner (another user's file, written by someone who is not root) is
-  refused before any work is done. A new file gets the usual 0666 less the umask, as any
-  program's new file does;
+  refused before any work is done, and its group is kept where this user may. A new file
+  gets the usual 0666 less the umask, as any program's new file does;
 - a full disk is one line naming the disk (`no space left on /dev/sdb1, mounted at /data`),
   with nothing written or changed.
 """
@@ -29,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -103,9 +105,13 @@ def _place(path: Path) -> Path:
     return Path(os.path.realpath(path.parent)) / path.name
 
 
+_STREAM = re.compile(r"/dev/(?:stdout|stderr|fd/\d+)|/proc/(?:self|thread-self|\d+)/fd/\d+")
+
+
 def _system_link(path: Path) -> bool:
-    """/dev/stdout, /dev/fd/1, /proc/self/fd/1: links the system makes to a process's own streams."""
-    return str(path.absolute()).startswith(("/dev/", "/proc/"))
+    """/dev/stdout, /dev/fd/1, /proc/self/fd/1: the links the system makes to a process's own streams
+    (not whatever else lies under /dev: /dev/shm is a folder anyone may plant links in)."""
+    return _STREAM.fullmatch(os.path.normpath(path.absolute())) is not None
 
 
 def check_writable(path: str | Path, option: str = "the output") -> None:
@@ -141,22 +147,15 @@ def check_writable(path: str | Path, option: str = "the output") -> None:
 
 
 def _foreign_owner(st: os.stat_result) -> str | None:
-    """Whose file this is, when this process cannot give a new file the same owner and group."""
-    if os.geteuid() == 0 or (st.st_uid == os.geteuid() and (st.st_gid == os.getegid() or st.st_gid in os.getgroups())):
+    """Whose file this is, when this process cannot give a new file the same owner (only root can)."""
+    if os.geteuid() in (0, st.st_uid):
         return None
-    import grp
     import pwd
 
     try:
-        user = pwd.getpwuid(st.st_uid).pw_name if st.st_uid != os.geteuid() else None
+        return pwd.getpwuid(st.st_uid).pw_name
     except KeyError:
-        user = f"user {st.st_uid}"
-    if user:
-        return user
-    try:
-        return f"the group {grp.getgrgid(st.st_gid).gr_name}"
-    except KeyError:
-        return f"the group {st.st_gid}"
+        return f"user {st.st_uid}"
 
 
 @contextlib.contextmanager
@@ -195,14 +194,19 @@ def _settle(tmp: Path, real: Path) -> None:
         try:
             old = os.lstat(real)
         except FileNotFoundError:
+            old = None
+        if old is None or not stat.S_ISREG(old.st_mode):  # new (or a link put there meanwhile: replaced, not copied)
             os.fchmod(fd, _new_mode())
             return
-        if stat.S_ISREG(old.st_mode) and (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+        if old.st_uid != os.geteuid():
             try:
                 os.fchown(fd, old.st_uid, old.st_gid)
             except PermissionError:
-                raise OutputError(f"{real}: cannot keep its owner and group (a file system that refuses chown?); "
-                                  "nothing was changed: choose another file") from None
+                raise OutputError(f"{real}: cannot keep its owner (a file system that refuses chown?); nothing was "
+                                  "changed: choose another file") from None
+        elif old.st_gid != os.getegid():
+            with contextlib.suppress(PermissionError):  # a group this user is not in: the folder's rules apply
+                os.fchown(fd, -1, old.st_gid)
         os.fchmod(fd, stat.S_IMODE(old.st_mode))  # after chown, which may clear set-id bits
     finally:
         os.close(fd)
@@ -210,11 +214,10 @@ def _settle(tmp: Path, real: Path) -> None:
 
 def _write_in_place(tmp: Path, path: Path) -> None:
     """Copy to a device or a pipe (never creating or truncating a file, never a disk)."""
-    fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK if stat.S_ISFIFO(os.stat(path).st_mode) else os.O_WRONLY)
+    fd = os.open(path, os.O_WRONLY)  # no O_CREAT, no O_TRUNC: what is opened is checked before a byte is written
     with os.fdopen(fd, "wb") as dst, open(tmp, "rb") as src:
-        if stat.S_ISFIFO(os.fstat(fd).st_mode):
-            os.set_blocking(fd, True)
-        elif not stat.S_ISCHR(os.fstat(fd).st_mode):
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)):
             raise OutputError(f"{path}: not a file, a device or a pipe that can be written in place; choose a file")
         shutil.copyfileobj(src, dst)
 
