@@ -143,10 +143,10 @@ def _run_child(conn, parent, fn, args, kwargs, max_memory):
         result = ("ok", fn(*args, **kwargs))
     except MemoryError:
         result = ("memory", None)
-    except (Terminated, SystemExit):
+    except Terminated:
         raise
-    except KeyboardInterrupt:  # not the user's Ctrl-C (the parent gets that too): a library raised it
-        result = ("error", RuntimeError("the child process got KeyboardInterrupt"))
+    except (KeyboardInterrupt, SystemExit) as exc:  # not the user's Ctrl-C (the parent gets that too): a library's
+        result = ("error", RuntimeError(f"the child process got {type(exc).__name__}"))
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
         result = ("error", exc)
     # The work is done: from here a SIGTERM (the parent stopping a child whose result it has read)
