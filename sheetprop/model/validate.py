@@ -110,7 +110,8 @@ class _Checker:
     def keys(self, mapping: dict, fieldname: str, allowed: tuple[str, ...]) -> None:
         for key in mapping:
             if key not in allowed:
-                where = f"{fieldname}.{key}" if fieldname else str(key)
+                name = str(key) if str(key).isprintable() else brief(str(key))  # a key "\n" stays on its line
+                where = f"{fieldname}.{name}" if fieldname else name
                 self.report(where, f"unknown field{did_you_mean(str(key), allowed)}; allowed: {', '.join(allowed)}")
 
 
