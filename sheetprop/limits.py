@@ -25,6 +25,7 @@ MAX_FORMULA_CHARS = 8192  # Excel's own limit on a formula's length
 MAX_SPEC_BYTES = 1_000_000  # a spec, map or points file
 MAX_YAML_ALIASES = 100
 MAX_FORMULA_CELLS = 2_000_000  # formula cells of a generated workbook (--max-cells)
+EXPLAIN_MAX_CELLS = 100_000  # formula cells of the worked step `explain` writes out, a line each (--max-cells)
 
 # LibreOffice stops itself at the time limit; the child process that waits for it gets this much longer
 LIBREOFFICE_GRACE = 15.0

@@ -17,7 +17,7 @@ from sheetprop.grading import dynamic
 from sheetprop.grading.dependencies import Dependencies, Sources
 from sheetprop.grading.readbook import read_book
 from sheetprop.grading.terms import OPAQUE, expand
-from sheetprop.grading.tokens import tokenize
+from sheetprop.engines.tokens import tokenize
 
 FORMULAS = [
     "=A1", "=-A1", "=$A$1*B$2+$C3", "=SUM(A1:A3)*3%", "='My sheet'!B7-Sheet2!$C$9", '=IF(A1>=0,"A1",B2)',

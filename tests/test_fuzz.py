@@ -55,7 +55,9 @@ def one_line_or_result(fn, *args, error=SpecError):
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**400, 10**400), st.floats(allow_nan=True),
                     st.text(max_size=20), st.sampled_from(["sigmoid", "full", "online", ".nan", "-.inf", "1e999",
-                                                           "=HYPERLINK(\"x\")", "2024-13-45", "*a", "&a"]))
+                                                           "=HYPERLINK(\"x\")", "2024-13-45", "*a", "&a"]),
+                    # what YAML builds that JSON cannot say: a date, a time, !!binary, !!set
+                    st.dates(), st.datetimes(), st.binary(max_size=8), st.sets(st.integers(0, 9), max_size=3))
 values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=5),
                                                        st.dictionaries(st.text(max_size=8), inner, max_size=5)),
                       max_leaves=30)
@@ -81,6 +83,39 @@ def test_random_fields_as_a_spec(fields):
 @given(st.integers(0, len(MAZUR_YAML) - 1), st.text(max_size=12), st.integers(0, 12))
 def test_a_mutated_spec(at, insert, cut):
     one_line_or_result(parse_spec, MAZUR_YAML[:at] + insert + MAZUR_YAML[at + cut:])
+
+
+NUMBER_FIELDS = ["learning_rate", "epochs", "batch", "weights[0][0][0]", "biases[0]", "data[0].inputs[0]",
+                 "data[0].targets[1]", "init.seed", "init.decimals", "layers[1]"]
+ODD_VALUES = st.one_of(st.integers(4200, 6000).map(lambda n: "-" * (n % 2) + "1" + "0" * n),  # past Python's 4,300
+                       st.sampled_from(["!!binary aGVsbG8=", "!!set {a, b}", "2001-12-14", "2001-12-14t21:59:43.10-05:00",
+                                        "!!omap [a: 1]", "!!pairs [a: 1]", "!!timestamp 2001-12-14"]))
+
+
+@FUZZ
+@given(st.sampled_from(NUMBER_FIELDS), ODD_VALUES)
+def test_odd_values_in_number_fields_name_the_field(field, value):
+    """Every such value (YAML, and the integers in JSON) is refused in one line that names its field."""
+    spec = yaml.safe_load(MAZUR_YAML)
+    spec["batch"], spec["init"] = 1, {"seed": 0, "decimals": 4}
+    keys = field.replace("]", "").replace("[", ".").split(".")
+    holder = spec
+    for key in keys[:-1]:
+        holder = holder[int(key) if key.isdigit() else key]
+    last = int(keys[-1]) if keys[-1].isdigit() else keys[-1]
+    holder[last] = "@ODD@"
+    text = yaml.safe_dump(spec, default_flow_style=True).replace("'@ODD@'", value)
+    try:
+        parse_spec(text)
+    except SpecError as exc:
+        problems = getattr(exc, "problems", (str(exc),))
+        assert all("\n" not in p for p in problems)
+        assert any(f": {field}" in p for p in problems) or "YAML" in str(exc), (field, value, str(exc))
+    else:
+        raise AssertionError(f"{field}: {value} was taken")
+    if value[:1] in "-1":  # a plain integer: the same in JSON
+        with pytest.raises(SpecError, match=f": {field.replace('[', '.').split('.')[0]}"):
+            parse_spec(json.dumps(spec).replace('"@ODD@"', value), "<spec>", "network", True)
 
 
 # ---------------------------------------------------------------- workbooks

@@ -418,7 +418,7 @@ def test_memory_bound_crash_and_bugs_are_per_file(good, folder, monkeypatch):
     assert reports[0].all_right and reports[4].all_right
     assert "needed more than 512 MiB of memory" in reports[1].error and "--max-memory" in reports[1].error
     assert "stopped unexpectedly (signal 6)" in reports[2].error
-    assert reports[3].error.endswith("(internal error: RuntimeError: a bug)")
+    assert reports[3].error.endswith(": internal error (RuntimeError: a bug); please report it with the file")
 
 
 # ---------------------------------------------------------------- nothing lost
@@ -527,13 +527,20 @@ def test_the_cli_prints_one_line_errors_never_a_traceback(folder, everything, br
     ("learning_rate: true", "must be a number"),
     ("learning_rate: 1e999", "finite"),
     ("learning_rate: 1" + "0" * 400, "finite"),
-    ("epochs: 1" + "0" * 5000, "cannot be read"),
+    ("epochs: 1" + "0" * 5000, "epochs: must be a whole number, not a number of 5,001 digits"),
     ("name: 2024-13-45", "cannot be read"),
     ("name: !!python/object/apply:os.system ['echo hi']", "YAML"),
     ("layers: DEEP", "nested too deeply"),
     ("layers: [2, 100000, 100000, 1]", "--max-cells"),
     ("epochs: 1000000000", "--max-cells"),
     ("init: {seed: -1}", "at least 0"),
+    # issue 21, row 5: what YAML builds that JSON cannot say, named with its field
+    ("learning_rate: 2001-12-14", "learning_rate: must be a number, not the date 2001-12-14"),
+    ("learning_rate: !!binary aGVsbG8=", "learning_rate: must be a number, not binary data (!!binary)"),
+    ("learning_rate: !!set {a, b}", "learning_rate: must be a number, not a set (!!set)"),
+    ("init: {seed: 2001-12-14 10:00:00}", "init.seed: must be a whole number, not the date 2001-12-14T10:00:00"),
+    ("data: [{inputs: [0.1, !!binary aGk=], targets: [1]}]", "data[0].inputs[1]: must be a number, not binary"),
+    ("layers: &a [2, *a]", "layers[1]: must be a whole number, not [2, a list that holds itself]"),
 ])
 def test_hostile_spec_values_are_one_line_errors(text, words):
     from sheetprop.model.spec import check_budget
@@ -647,3 +654,605 @@ def test_progress_shows_on_a_terminal_and_never_in_the_output(good):
     stdout, terminal = _check_with_stderr_on_a_terminal(good, "--spec", "mazur", "--json")
     assert terminal == "" and len(json.loads(stdout)) == 1
     # piped: test_the_cli_prints_one_line_errors_never_a_traceback finds stderr empty
+
+
+# ================================================================ round three (issue 21, and issue 20's item 5)
+# Each test builds the case the probe found and fails on the code before the fix.
+
+
+def sheetprop_run(*args, env=None, timeout=300, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sheetprop", *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=timeout, **kw)
+
+
+def one_error_line(done: subprocess.CompletedProcess) -> str:
+    """stderr as exactly one `Error:` line and no traceback; the line."""
+    assert "Traceback" not in done.stderr + done.stdout and "Exception ignored" not in done.stderr, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), done.stderr
+    return lines[0]
+
+
+def _namespaces_work() -> bool:
+    """Can a test mount a tmpfs of its own (a user and mount namespace, `unshare -rm`)?"""
+    try:
+        return subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
+                              capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+needs_namespaces = pytest.mark.skipif(not _namespaces_work(), reason="`unshare -rm` cannot mount a tmpfs here "
+                                      "(no user namespaces): a full disk cannot be made without root")
+
+
+def in_small_disk(disk: Path, command: str, timeout=300) -> subprocess.CompletedProcess:
+    """Run `command` (sh) with a full 64 KiB tmpfs mounted at `disk`, in a mount namespace of its own
+    (the mount vanishes with it): a real full disk, without root."""
+    disk.mkdir(exist_ok=True)
+    script = (f"mount -t tmpfs -o size=64k tmpfs {disk} && (head -c 100000 /dev/zero > {disk}/filler) 2>/dev/null; "
+              f"cd {Path.cwd()} && {command}")
+    return subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+
+
+# ---------------------------------------------------------------- row 2: a workbook sheetprop wrote, handed in
+
+
+@pytest.fixture(scope="module")
+def generated(folder):
+    path = folder / "handed-in.xlsx"
+    write_workbook(load_spec("mazur-nobias"), path)
+    return path
+
+
+def test_a_workbook_sheetprop_wrote_is_graded_as_it_is_with_a_note_for_the_instructor(generated, good, folder):
+    from sheetprop.reports.classpage import class_page
+    from sheetprop.reports.text import gradescope
+
+    csv_path, html_path = folder / "made.csv", folder / "made.html"
+    done = sheetprop_run("check", generated, good, "--csv", csv_path, "--html", html_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"{generated}: 39 / 39 points (every answer is right)"
+    assert lines[1].startswith("  note for the instructor: written by sheetprop") and "its About sheet says " \
+        "\"Generated by sheetprop" in lines[1] and "from preset mazur-nobias" in lines[1]
+    assert "note for the instructor" not in "\n".join(lines[2:])  # the filled-in exercise is the student's own
+    reports = {Path(r["file"]).name: r for r in json.loads(sheetprop_run("check", generated, good, "--json").stdout)}
+    assert reports["handed-in.xlsx"]["provenance"].startswith("written by sheetprop")
+    assert reports["handed-in.xlsx"]["score"] == 39 and reports["good.xlsx"]["provenance"] is None
+    rows = {row.split(",")[0]: row for row in csv_path.read_text().splitlines()}
+    assert rows["student"].endswith(",written_by_sheetprop") and "written by sheetprop" in rows["handed-in"]
+    assert not rows["good"].endswith("sheetprop") and rows["good"].endswith(",")
+    assert "1 written by sheetprop" in html_path.read_text() and "for the instructor: written by sheetprop" \
+        in html_path.read_text()
+    report = grade_files([generated], None)[0]
+    results = gradescope(report)
+    hidden = [t for t in results["tests"] if t["visibility"] == "hidden"]
+    assert len(hidden) == 1 and hidden[0]["output"].startswith("written by sheetprop") and hidden[0]["max_score"] == 0
+    assert "sheetprop" not in results["output"].replace("sheetprop check", "")  # the student's view says nothing
+    assert "written by sheetprop" in class_page([report])
+
+
+def test_an_exercise_filled_in_by_hand_is_not_taken_for_sheetprops_own(good):
+    report, = grade_files([good], MAZUR)
+    assert report.all_right and report.provenance is None
+
+
+# ---------------------------------------------------------------- row 3: a file name that is not UTF-8
+
+
+def test_a_file_name_that_is_not_utf8_is_graded_and_shown_escaped(good, tmp_path):
+    odd = tmp_path / os.fsdecode(b"M\x81ller.xlsx")
+    odd.write_bytes(good.read_bytes())
+    (tmp_path / "alice.xlsx").write_bytes(good.read_bytes())
+    csv_path, html_path = tmp_path / "out" / "grades.csv", tmp_path / "out" / "class.html"
+    csv_path.parent.mkdir()
+    done = sheetprop_run("check", odd, tmp_path / "alice.xlsx", "--spec", "mazur", "--csv", csv_path,
+                         "--html", html_path)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert f"{tmp_path}/M\\x81ller.xlsx: 39 / 39 points (every answer is right)" in done.stdout
+    assert "M\\x81ller,"in csv_path.read_text() and "M\\x81ller" in html_path.read_text()
+
+
+def _autograder_root(root: Path, spec_name: str = "mazur-nobias") -> Path:
+    """The layout Gradescope gives run_autograder: source/ with the bundle's options, submission/."""
+    from sheetprop import __version__
+    from sheetprop.reports.autograder import CONFIG, BundleOptions
+
+    (root / "source").mkdir(parents=True)
+    (root / "submission").mkdir()
+    config = {"sheetprop": __version__, "spec": load_spec(spec_name).to_dict(), "options": {**BundleOptions().__dict__}}
+    (root / "source" / CONFIG).write_text(json.dumps(config))
+    return root
+
+
+def test_the_autograder_grades_a_workbook_whose_name_is_not_utf8(good, tmp_path):
+    from students import Sheet, workbook
+
+    from sheetprop.reports.autograder import grade_submission, write_results
+
+    root = _autograder_root(tmp_path / "ag")
+    workbook(Path(os.fsdecode(bytes(root / "submission") + b"/M\x81ller.xlsx")), Sheet())
+    results = grade_submission(root)
+    assert results["score"] == 27 and results["output"].startswith("M\\x81ller.xlsx: 27 / 27 points")
+    assert json.loads(write_results(root, results).read_text())["score"] == 27
+
+
+# ---------------------------------------------------------------- row 4: never a child's traceback
+
+
+def test_a_child_stopped_as_it_starts_prints_nothing(tmp_path):
+    """The SIGTERM lands while the child is still starting (here: made slow on purpose), with the
+    parent's handler inherited: it must end quietly, not print multiprocessing's traceback."""
+    script = tmp_path / "start.py"
+    script.write_text(f"""
+import os, sys, time
+sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
+import sheetprop.isolate as I
+I.handle_termination()  # as the CLI does
+ready_r, ready_w = os.pipe()
+
+def slow_start(parent):
+    os.write(ready_w, b"x")
+    time.sleep(5)
+
+I._die_with_parent = slow_start
+job = I.Job(time.sleep, 30, timeout=60)
+os.read(ready_r, 1)  # the child is starting
+job.stop()
+print("exit code", job._process.exitcode)
+""")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout.strip() == "exit code 143"
+
+
+def test_verify_of_a_refused_workbook_prints_one_line(folder):
+    book = folder / "made-macros.xlsm"
+    write_workbook(MAZUR, folder / "made.xlsx")
+    rezip(folder / "made.xlsx", book, add={"xl/vbaProject.bin": os.urandom(512)})
+    for _ in range(3):
+        done = sheetprop_run("verify", book)
+        assert done.returncode == 2 and "holds macros" in one_error_line(done)
+
+
+# ---------------------------------------------------------------- row 5: spec values YAML or JSON cannot show
+
+
+@pytest.mark.parametrize("field", ["epochs", "learning_rate", "init"])
+def test_a_five_thousand_digit_integer_in_json_names_its_field(tmp_path, field):
+    big = "1" + "0" * 5000
+    spec = {"layers": [2, 1], "learning_rate": 0.5, "data": [{"inputs": [1, 2], "targets": [1]}]}
+    text = json.dumps(spec)[:-1] + (f', "init": {{"seed": {big}}}}}' if field == "init" else f', "{field}": {big}}}')
+    (tmp_path / "big.json").write_text(text.replace('"learning_rate": 0.5, ', "") if field == "learning_rate"
+                                       else text)
+    done = sheetprop_run("generate", tmp_path / "big.json", "-o", tmp_path / "big.xlsx")
+    line = one_error_line(done)
+    assert done.returncode == 2 and "a number of 5,001 digits" in line
+    assert f"big.json: {'init.seed' if field == 'init' else field}: must be " in line
+
+
+def test_aliases_nested_forty_deep_cost_no_more_than_a_short_list():
+    """Forty aliases, each a pair of the one before: 2**40 numbers if anything looked at them all."""
+    anchors = "".join(f"a{k}: &a{k} [*a{k - 1}, *a{k - 1}]\n" for k in range(1, 40))
+    text = "a0: &a0 [1, 1]\n" + anchors + "learning_rate: *a39\nlayers: [1, 1]\ndata: [{inputs: [1], targets: [1]}]\n"
+    with pytest.raises(SpecError) as caught:
+        parse_spec(text)
+    assert "learning_rate[0]: must be a number, not [[[[" in str(caught.value)
+
+
+# ---------------------------------------------------------------- row 6: explain has generate's limits
+
+
+def test_explain_of_a_huge_spec_is_refused_at_once_with_the_flag_it_has(tmp_path):
+    n = 490
+    spec = tmp_path / "big.yaml"
+    spec.write_text(f"layers: [{n}, {n}, {n}]\nlearning_rate: 0.1\n"
+                    f"data: [{{inputs: [{', '.join(['0.1'] * n)}], targets: [{', '.join(['0.5'] * n)}]}}]\n")
+    done = sheetprop_run("explain", spec, "-o", tmp_path / "big.md", timeout=120)
+    line = one_error_line(done)
+    assert done.returncode == 2 and "over the limit of 100,000; use smaller layers, or raise the limit with " \
+        "--max-cells 1933056" in line
+    assert not (tmp_path / "big.md").exists()
+    assert "--max-cells" in sheetprop_run("explain", "--help").stdout
+    small = sheetprop_run("explain", "mazur", "--max-cells", "5", "-o", tmp_path / "p.md")
+    assert small.returncode == 2 and "raise the limit with --max-cells" in one_error_line(small)
+
+
+def test_explain_takes_the_learning_rate_like_generate(tmp_path):
+    done = sheetprop_run("explain", "perceptron", "--eta", "0.25")
+    assert done.returncode == 0, done.stderr
+    assert "0.8 - 0.25\\cdot" in done.stdout  # w⁺ = w − η·∂E/∂w with the rate given
+
+
+# ---------------------------------------------------------------- row 7: a full disk
+
+
+def test_a_full_disk_under_xlsxwriter_is_one_line_naming_it(tmp_path, monkeypatch):
+    import errno
+    import zipfile as zipmodule
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    out = tmp_path / "m.xlsx"
+    out.write_bytes(b"the old file")
+    monkeypatch.setattr(zipmodule.ZipFile, "write", full)
+    result = CliRunner().invoke(main, ["generate", "mazur", "-o", str(out)])
+    assert result.exit_code == 2 and len(result.output.splitlines()) == 1, result.output
+    assert result.output.startswith(f"Error: {out}: cannot write: no space left on ") and "internal error" \
+        not in result.output
+    assert out.read_bytes() == b"the old file" and [p.name for p in tmp_path.iterdir()] == ["m.xlsx"]
+
+
+@needs_namespaces
+@pytest.mark.parametrize("command", ["generate mazur -o DISK/m.xlsx", "explain mazur -o DISK/m.md",
+                                     "check GOOD --spec mazur --csv DISK/g.csv"])
+def test_a_real_full_disk_is_one_line_naming_the_disk(good, tmp_path, command):
+    disk = tmp_path / "disk"
+    done = in_small_disk(disk, f"{sys.executable} -m sheetprop "
+                         + command.replace("DISK", str(disk)).replace("GOOD", str(good)) + "; echo rc=$?; ls -A "
+                         + str(disk))
+    out = done.stdout.splitlines()
+    assert out[-2:] == ["rc=2", "filler"], done.stdout + done.stderr  # nothing written beside the filler
+    line = one_error_line(done)
+    assert f"cannot write: no space left on tmpfs (mounted at {disk}); nothing was written or changed" in line
+
+
+@needs_namespaces
+@needs_libreoffice
+@pytest.mark.libreoffice
+def test_libreoffice_with_a_full_tmpdir_still_grades_and_never_blames_the_file(folder, good, tmp_path):
+    made = folder / "made-lo.xlsx"
+    write_workbook(MAZUR, made)
+    disk = tmp_path / "disk"
+    done = in_small_disk(disk, f"TMPDIR={disk} {sys.executable} -m sheetprop verify {made} --engine libreoffice "
+                               f"--timeout 120; TMPDIR={disk} {sys.executable} -m sheetprop check {good} --spec mazur "
+                               f"--engine libreoffice --timeout 120; ls -A {disk}", timeout=600)
+    assert done.stderr == "" and f"{made}: OK: every cell agrees" in done.stdout, done.stdout + done.stderr
+    assert f"{good}: 39 / 39 points" in done.stdout and done.stdout.splitlines()[-1] == "filler"
+
+
+def test_a_disk_too_full_for_libreoffice_is_said_not_blamed_on_the_file(good, tmp_path, monkeypatch):
+    import sheetprop.engines.libreoffice as lo
+
+    monkeypatch.setattr(lo, "soffice", lambda: "soffice")
+    monkeypatch.setattr(lo, "_run", lambda *args, **kw: (None, "soffice exited with status 1"))
+    with pytest.raises(lo.EngineError) as caught:
+        lo.convert(good, "xlsx", tmp_path)
+    assert "check that the file opens in LibreOffice" in str(caught.value)  # a file LibreOffice fails on
+    monkeypatch.setattr(lo, "full_disk", lambda *paths, margin=0: "no space left on /dev/sdz (mounted at /scratch)")
+    (tmp_path / "again").mkdir()
+    with pytest.raises(lo.EngineError) as caught:
+        lo.convert(good, "xlsx", tmp_path / "again")
+    assert "no space left on /dev/sdz (mounted at /scratch), where it keeps its temporary files" in str(caught.value)
+    assert "check that the file opens" not in str(caught.value)
+
+
+# ---------------------------------------------------------------- row 8: no --spec, and the given values overflow
+
+
+def test_given_values_that_overflow_are_judged_as_with_the_spec(tmp_path):
+    from students import GIVEN, Sheet, workbook
+
+    given = {**GIVEN, "w_1": 1e300, "i_1": 1e10}
+    one = workbook(tmp_path / "over.xlsx", Sheet(given=given, rows=3))
+    two = workbook(tmp_path / "over2.xlsx", Sheet(rows=3), Sheet(title="Sheet2", given=given, rows=3, eta=0.1))
+    alone, with_spec = grade_files([one], None)[0], grade_files([one], load_spec("mazur-nobias"))[0]
+    assert alone.error is None and any("beyond ±1.8e308" in n and "--spec mazur-nobias" in n for n in alone.notes)
+    assert (alone.score, alone.max_score) == (with_spec.score, with_spec.max_score) == (26, 27)
+    for spec in (None, load_spec("mazur-nobias")):  # a second table whose values overflow
+        report, = grade_files([two], spec)
+        assert report.error is None and len(report.training) == 2
+
+
+# ---------------------------------------------------------------- row 9: a loss curve at ±1e308
+
+
+def test_a_loss_alternating_at_the_edge_of_floats_is_drawn_on_a_scale_that_fits():
+    import re
+
+    from sheetprop.grading.grade import FileReport
+    from sheetprop.reports.classpage import class_page
+
+    table = {"sheet": "Sheet1", "cell": "Sheet1!A6", "eta": 0.5, "rows": 10, "status": "incorrect",
+             "first_wrong": {"update": 1, "name": "grad_w_5", "cell": "Sheet1!AB6", "got": 1e308, "expected": 0.07},
+             "loss_last": -1.7976931348623157e308, "correct_last": 0.2, "max_rel_deviation": None,
+             "loss": [[k, (-1) ** k * 1.7976931348623157e308] for k in range(10)],
+             "correct_loss": [0.3 - 0.01 * k for k in range(10)]}
+    page = class_page([FileReport(file="edge.xlsx", score=1, max_score=27, training=[table])])
+    svg = page[page.index("<svg class=\"loss\""):]
+    svg = svg[:svg.index("</svg>")]
+    points = [float(v) for p in re.findall(r'points="([^"]+)"', svg) for xy in p.split() for v in xy.split(",")]
+    assert len(points) == 40 and all(0 <= v <= 310 for v in points)  # both curves, every point inside the chart
+    ys = set(points[21::2])  # the student's curve: the top and the bottom of the frame
+    assert ys == {10.0, 142.0}
+    left = float(re.search(r'<line x1="([\d.]+)"', svg)[1])
+    assert left >= 8 + 7 * len("-1.8e+308")  # the longer label fits left of the axis
+
+
+# ---------------------------------------------------------------- row 10: where the autograder looks
+
+
+def test_the_autograder_finds_the_workbook_beside_a_crowd_and_a_deep_tree(tmp_path):
+    from students import Sheet, workbook
+
+    from sheetprop.reports.autograder import grade_submission
+
+    root = _autograder_root(tmp_path / "ag")
+    submission = root / "submission"
+    for k in range(1001):
+        (submission / f"a{k:04}.txt").write_text("notes")
+    deep = submission / "b"
+    deep.mkdir()
+    here = os.getcwd()
+    os.chdir(deep)
+    try:
+        for _ in range(1100):  # relative steps: the whole path would be longer than the system allows
+            os.mkdir("d")
+            os.chdir("d")
+    finally:
+        os.chdir(here)
+    workbook(submission / "homework.xlsx", Sheet())
+    try:
+        results = grade_submission(root)
+    finally:
+        subprocess.run(["rm", "-rf", str(deep)], check=True)
+    assert results["score"] == 27 and results["output"].startswith("homework.xlsx: 27 / 27 points"), results["output"]
+
+
+# ---------------------------------------------------------------- row 11: a limit on processes
+
+
+def _few_processes(limit: int):
+    """preexec_fn: at most `limit` processes for this user. Root is exempt from the limit, so a root
+    test runs the command with a real user id nobody uses and without the capabilities that exempt it
+    (the effective user stays root, so the command can still read its files)."""
+    import ctypes
+    import resource
+
+    def apply():
+        if os.geteuid() == 0:
+            libc = ctypes.CDLL(None, use_errno=True)
+            for capability in (21, 24):  # CAP_SYS_ADMIN, CAP_SYS_RESOURCE
+                if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+                    raise OSError(ctypes.get_errno(), "prctl")
+            resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
+            os.setresuid(54321, 0, 0)
+        else:
+            resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
+
+    return apply
+
+
+def test_a_limit_on_processes_is_said_as_such(good):
+    done = sheetprop_run("check", good, good, "--spec", "mazur", preexec_fn=_few_processes(1))
+    assert done.returncode == 2 and done.stdout == ""
+    assert one_error_line(done) == ("Error: cannot start a process (limit on processes: ulimit -u is 1); raise the "
+                                    "limit: each file is graded in a process of its own; no file was graded")
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as shared:  # a folder the made-up user may read (pytest's is private)
+        os.chmod(shared, 0o755)
+        made = Path(shared) / "made.xlsx"
+        write_workbook(MAZUR, made)
+        os.chmod(made, 0o644)
+        done = sheetprop_run("verify", made, preexec_fn=_few_processes(1))
+        shutil.rmtree(shared, ignore_errors=True)
+    assert done.returncode == 2 and "cannot start a process (limit on processes" in one_error_line(done)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a user id with no other process is needed: root makes one up")
+def test_a_few_processes_are_enough_to_grade(good):
+    # two files, two at a time: no warm-up, so each child imports numpy itself (whose BLAS threads,
+    # one per core, once failed to start under this limit: "interrupted", exit 130)
+    done = sheetprop_run("check", good, good, "--spec", "mazur", preexec_fn=_few_processes(3))
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout.count("39 / 39 points") == 2
+
+
+# ---------------------------------------------------------------- row 12: nothing left, the solution never exposed
+
+
+def test_the_warm_up_solution_is_gone_before_any_student_file_is_graded(good, monkeypatch):
+    """The warm-up grades the assignment's full solution; while students' files are graded it must be
+    nowhere on disk, and their scratch folder is private."""
+    import stat
+
+    import sheetprop.grading.batch as B
+    from sheetprop.grading.grade import FileReport
+
+    def look(path, spec, options):
+        mode = stat.S_IMODE(os.stat(options.scratch).st_mode)
+        return FileReport(file=str(path), notes=[f"{mode:o}", *(p.name for p in Path(options.scratch).rglob("*"))])
+
+    monkeypatch.setattr(B, "_grade_quietly", look)  # the children inherit it
+    reports = grade_files([good, good, good], MAZUR, GradeOptions(timeout=60, max_memory=2 * 2**30), jobs=1)
+    for report in reports:
+        assert report.notes[0] == "700"  # the scratch folder is this user's only
+        assert not any("warm-up" in name or name.endswith(".xlsx") for name in report.notes[1:]), report.notes
+
+
+def test_a_second_signal_while_stopping_leaves_nothing_behind(good, tmp_path):
+    """SIGTERM, then another while the children are being stopped (a child busy in an engine takes
+    its STOP_GRACE to go): the scratch folder is still removed, and no child is left."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    script = tmp_path / "stop.py"
+    script.write_text(f"""
+import os, signal, sys, threading, time
+sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
+import sheetprop.grading.batch as B
+from sheetprop.isolate import Terminated, handle_termination
+from sheetprop.grading.grade import GradeOptions
+from sheetprop.model.spec import load_spec
+
+def busy(path, spec, options):  # an engine deaf to SIGTERM, as IronCalc is while it computes
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(60)
+
+B._grade_quietly = busy
+handle_termination()
+
+def signals():
+    time.sleep(3)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)  # while the first stop waits for the children
+
+threading.Thread(target=signals, daemon=True).start()
+try:
+    B.grade_files([{str(good)!r}] * 3, load_spec("mazur"), GradeOptions(timeout=120), jobs=2)
+except Terminated:
+    print("stopped")
+""")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TMPDIR": str(scratch)})
+    assert "stopped" in done.stdout or done.returncode == -signal.SIGTERM, done.stderr
+    time.sleep(0.5)
+    assert list(scratch.iterdir()) == []
+
+
+@needs_namespaces
+@needs_libreoffice
+@pytest.mark.libreoffice
+def test_libreoffice_stopped_at_its_time_limit_leaves_nothing_in_tmp(tmp_path):
+    """In a mount namespace with a /tmp of its own (LibreOffice puts its socket in /tmp, whatever
+    TMPDIR says): after LibreOffice is stopped at the time limit, /tmp holds only the input."""
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "from conftest import slow_workbook\n"
+            "from sheetprop.engines import evaluate\n"
+            "import os; os.makedirs('/tmp/in'); slow_workbook('/tmp/in/slow.xlsx', 200_000)\n"
+            "try:\n    evaluate('/tmp/in/slow.xlsx', 'libreoffice', timeout=3)\n"
+            "except Exception as exc:\n    print(type(exc).__name__, exc)\n") % str(Path(__file__).parent)
+    (tmp_path / "stop.py").write_text(code)
+    script = (f"cp {tmp_path / 'stop.py'} /dev/shm/sheetprop-stop-$$.py && mount -t tmpfs tmpfs /tmp && "
+              f"{sys.executable} /dev/shm/sheetprop-stop-$$.py; rm -f /dev/shm/sheetprop-stop-$$.py; "
+              "find /tmp -mindepth 1 -not -path '/tmp/in*'")
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    lines = done.stdout.splitlines()
+    assert lines and lines[0].startswith("EngineError LibreOffice did not finish"), done.stdout + done.stderr
+    assert lines[1:] == [], lines  # no lu*.tmp, no OSL_PIPE_*, no folder of ours (200,000 formulas take minutes)
+
+
+# ---------------------------------------------------------------- row 13: an output's owner, mode and links
+
+
+def test_a_symlink_planted_in_a_shared_folder_is_refused(good, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)  # sticky and writable by all, as /tmp
+    victim = tmp_path / "home" / ".bashrc"
+    victim.parent.mkdir()
+    victim.write_text("export PATH\n")
+    (shared / "grades.csv").symlink_to(victim)
+    for option in ("--csv", "--html", "--gradescope"):
+        done = sheetprop_run("check", good, "--spec", "mazur", option, shared / "grades.csv")
+        assert done.returncode == 2 and done.stdout == ""
+        assert f"is a symbolic link (to {victim}); sheetprop never writes through a link" in one_error_line(done)
+    done = sheetprop_run("generate", "mazur", "-o", shared / "m.xlsx")  # a link planted for generate too
+    assert done.returncode == 0
+    (shared / "w.xlsx").symlink_to(victim)
+    assert sheetprop_run("generate", "mazur", "-o", shared / "w.xlsx").returncode == 2
+    assert victim.read_text() == "export PATH\n" and (shared / "grades.csv").is_symlink()
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):  # a sticky folder under /dev: its links are no streams
+        planted = shm / f"sheetprop-test-{os.getpid()}.csv"
+        planted.symlink_to(victim)
+        try:
+            assert sheetprop_run("check", good, "--spec", "mazur", "--csv", planted).returncode == 2
+        finally:
+            planted.unlink()
+        assert victim.read_text() == "export PATH\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+def test_rewriting_another_users_gradebook_keeps_its_owner_and_mode(good, tmp_path):
+    book = tmp_path / "grades.csv"
+    book.write_text("the old grades\n")
+    os.chown(book, 54321, 54322)
+    os.chmod(book, 0o640)
+    done = sheetprop_run("check", good, "--spec", "mazur", "--csv", book)
+    assert done.returncode == 0, done.stderr
+    st = book.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (54321, 54322, 0o640)
+    assert book.read_text().startswith("student,file,score")
+
+
+def test_a_file_that_would_change_hands_is_refused_before_grading(tmp_path, monkeypatch):
+    import sheetprop.files as F
+
+    book = tmp_path / "grades.csv"
+    book.write_text("the old grades\n")
+    owner = book.stat().st_uid
+    monkeypatch.setattr(F.os, "geteuid", lambda: owner + 1)  # as another user who may write the folder
+    with pytest.raises(F.OutputError, match="belongs to .*which would make it yours"):
+        F.check_writable(book, "--csv")
+    monkeypatch.undo()
+    F.check_writable(book, "--csv")  # its owner may
+
+
+# ---------------------------------------------------------------- issue 20, item 5: limits that fit the process
+
+
+def _address_space(limit: int):
+    def apply():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
+
+
+def test_a_hard_memory_limit_below_the_one_asked_is_used(good, folder):
+    """As Gradescope's containers do (`ulimit -v`): the children take the smaller of the two."""
+    made = folder / "made-as.xlsx"
+    write_workbook(MAZUR, made)
+    limit = 3 * 2**30
+    done = sheetprop_run("verify", made, "--max-memory", "8G", preexec_fn=_address_space(limit))
+    assert done.returncode == 0 and done.stderr == "" and ": OK: every cell agrees" in done.stdout, done.stderr
+    done = sheetprop_run("check", good, "--spec", "mazur", "--max-memory", "8G", preexec_fn=_address_space(limit))
+    assert done.returncode == 0 and done.stderr == "" and "39 / 39 points" in done.stdout, done.stderr
+
+
+def test_a_child_out_of_the_processs_own_memory_says_whose_limit_it_was(good, tmp_path):
+    script = tmp_path / "eat.py"
+    script.write_text(f"""
+import resource, sys
+sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
+resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
+import sheetprop.grading.batch as B
+from sheetprop.grading.grade import GradeOptions
+from sheetprop.model.spec import load_spec
+
+def eat(path, spec, options):
+    blocks = []
+    while True:
+        blocks.append(bytearray(50 * 2**20))
+
+B._grade_quietly = eat
+print(B.grade_files([{str(good)!r}], load_spec("mazur"), GradeOptions(timeout=120, max_memory=8 * 2**30))[0].error)
+""")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.stderr == "", done.stderr
+    assert "grading needed more than 2,048 MiB of memory, this process's own limit (ulimit -v)" in done.stdout
+
+
+@pytest.mark.parametrize("command", [["check", "GOOD", "--spec", "mazur"], ["verify", "GOOD"],
+                                     ["autograder", "--spec", "mazur", "-o", "OUT"]])
+@pytest.mark.parametrize("option, value, says", [
+    ("--timeout", "1e308", "must be at most 604800 (a week); give 'none' for no limit"),
+    ("--timeout", "1e16", "must be at most 604800"),
+    ("--max-memory", "1e16", "is more than any machine has"),
+    ("--max-memory", "10000000000000000", "is more than any machine has"),
+    ("--max-memory", "9000000T", "is more than any machine has"),
+])
+def test_absurd_limits_are_usage_errors_in_every_command(good, tmp_path, command, option, value, says):
+    args = [str(good) if a == "GOOD" else str(tmp_path / "ag.zip") if a == "OUT" else a for a in command]
+    result = CliRunner().invoke(main, [*args, option, value])
+    assert result.exit_code == 2 and len(result.output.splitlines()) == 1, result.output
+    assert result.output.startswith(f"Error: Invalid value for '{option}': '{value}' {says}")
+    assert not (tmp_path / "ag.zip").exists()

@@ -94,7 +94,8 @@ def test_csv_to_a_device_writes_through_it(good):
     assert done.returncode == 0 and stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
 
-def test_a_symlinked_gradebook_is_written_through_and_keeps_its_mode(good, folder):
+def test_a_symlinked_gradebook_is_refused_and_left_as_it_was(good, folder):
+    """Never written through a link (issue 21: one planted in a shared folder redirected the write)."""
     real = folder / "shared" / "grades.csv"
     real.parent.mkdir()
     real.write_text("old grades\n")
@@ -102,8 +103,8 @@ def test_a_symlinked_gradebook_is_written_through_and_keeps_its_mode(good, folde
     link = folder / "grades-link.csv"
     link.symlink_to(real)
     done = sheetprop("check", good, "--spec", "mazur", "--csv", link)
-    assert done.returncode == 0, done.stderr
-    assert link.is_symlink() and "alice" in real.read_text()
+    assert done.returncode == 2 and "is a symbolic link" in done.stderr and done.stdout == ""
+    assert link.is_symlink() and real.read_text() == "old grades\n"
     assert stat.S_IMODE(real.stat().st_mode) == 0o600
     assert [p.name for p in real.parent.iterdir()] == ["grades.csv"]  # no temporary file left
 

@@ -97,7 +97,7 @@ def check(files: tuple[Path, ...], spec_ref: str | None, eta: tuple[float, ...] 
     else:
         for report in reports:
             click.echo("\n".join(reports_.text_report(report, total, brief=brief) if details or brief
-                                 else [reports_.headline(report, total)]))
+                                 else [reports_.headline(report, total), *reports_.for_the_instructor(report)]))
         click.echo("")
         click.echo("\n".join(reports_.summary_table(reports, total=total)))
     writing: Path | None = None

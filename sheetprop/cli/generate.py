@@ -9,10 +9,10 @@ from pathlib import Path
 import click
 
 from sheetprop.cli.group import main
-from sheetprop.cli.params import LearningRates, UserError, load_checked, load_checked_budget, progress
+from sheetprop.cli.params import Finite, LearningRates, UserError, load_checked, load_checked_budget, progress
 from sheetprop.files import check_writable, is_special, target, write_text
 from sheetprop.jsonout import dumps
-from sheetprop.limits import MAX_FORMULA_CELLS
+from sheetprop.limits import EXPLAIN_MAX_CELLS, MAX_FORMULA_CELLS
 from sheetprop.model.spec import load_spec, preset_names
 from sheetprop.writing.exercise import MAPS
 from sheetprop.writing.xlsx import PAPERS
@@ -141,7 +141,11 @@ def shown(value: float) -> str:
 @click.option("--format", "fmt", type=click.Choice(["md", "html"]),
               help="md: GitHub markdown with $…$ maths; html: one self-contained page that renders offline.  "
                    "[default: html for an -o ending in .html, else md]")
-def explain(spec: str, output: Path | None, fmt: str | None) -> None:
+@click.option("--eta", "eta", type=Finite(minimum=0, above=True), metavar="RATE",
+              help="The learning rate of the update explained (overrides the spec's).")
+@click.option("--max-cells", type=click.IntRange(min=1), default=EXPLAIN_MAX_CELLS, show_default=True,
+              help="Refuse specs whose worked step holds more formula cells than this (each is a line to read).")
+def explain(spec: str, output: Path | None, fmt: str | None, eta: float | None, max_cells: int) -> None:
     """Write the worked solution of SPEC's first update, as a tutorial does: markdown to standard
     output (redirect it, or give -o), or to the file -o names; --format html writes SPEC's name
     with .html in the current folder unless -o says otherwise.
@@ -154,7 +158,7 @@ def explain(spec: str, output: Path | None, fmt: str | None) -> None:
     from sheetprop.solution.explain import render
 
     fmt = fmt or ("html" if output is not None and output.suffix.lower() in (".html", ".htm") else "md")
-    network = load_checked(spec, training=False)
+    network = load_checked(spec, max_cells=max_cells, training=False, etas=(eta,) if eta else None)
     if output is None and fmt == "html":
         output = Path(Path(spec).stem + ".html")
     if output is not None:

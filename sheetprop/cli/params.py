@@ -16,6 +16,7 @@ from sheetprop.files import InputError, check_writable, is_special, read_text, t
 from sheetprop.limits import CHECK_TIMEOUT, MAX_CELLS, MAX_FORMULA_CELLS, MAX_SPEC_BYTES
 from sheetprop.model.network import with_epochs
 from sheetprop.model.spec import MAX_SWEEP, SpecError, check_budget, load_spec, load_yaml, with_sweep
+from sheetprop.model.shown import brief
 from sheetprop.model.validate import same_rates
 
 ENGINE_CHOICES = ENGINES
@@ -32,13 +33,16 @@ class UserError(click.ClickException):
 
 
 MIN_MEMORY = 512 * 2**20  # what a child process needs to run at all (it starts as a copy of this one)
+MAX_SIZE = 2**50  # 1 PiB: a memory bound or an unzipped size beyond it is a slip of the keyboard
+MAX_SECONDS = 7 * 24 * 3600.0  # a week: a longer time limit is a slip (`none` means no limit)
 
 
 class Size(click.ParamType):
-    """A size in bytes written as 100M, 2G, 512MiB or 1.5GB (binary units); a bare number is MiB."""
+    """A size in bytes written as 100M, 2G, 512MiB or 1.5GB (binary units); a bare number is MiB.
+    At most MAX_SIZE: an absurd one (1e16 bytes) is refused, not passed on to the kernel."""
 
     name = "SIZE"
-    _UNITS = {"": 2**20, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    _UNITS = {"": 2**20, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50}
 
     def __init__(self, minimum: int = 1, why: str = ""):
         self.minimum, self.why = minimum, why
@@ -46,13 +50,16 @@ class Size(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, int):
             return value
-        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", str(value), re.IGNORECASE)
+        m = re.fullmatch(r"\s*(\d{1,30}(?:\.\d{1,30})?(?:e\+?\d{1,3})?)\s*([kmgtp]?)(?:i?b)?\s*", str(value),
+                         re.IGNORECASE)
         if not m or float(m[1]) <= 0:
             self.fail(f"{value!r} is not a size such as 100M or 2G", param, ctx)
-        size = int(float(m[1]) * self._UNITS[m[2].lower()])
+        size = float(m[1]) * self._UNITS[m[2].lower()]
+        if size > MAX_SIZE:
+            self.fail(f"{value!r} is more than any machine has: at most 1P (1,024 T)", param, ctx)
         if size < self.minimum:
             self.fail(f"{value!r} is too small: {self.why or 'at least'} {self.minimum // 2**20}M", param, ctx)
-        return size
+        return int(size)
 
 
 class Finite(click.ParamType):
@@ -79,12 +86,17 @@ class Finite(click.ParamType):
 
 
 class Seconds(Finite):
-    """A time limit in seconds (at least 1), or `none` for no limit."""
+    """A time limit in seconds (at least 1, at most a week), or `none` for no limit."""
 
     name = "SECONDS"
 
     def __init__(self):
-        super().__init__(minimum=1)
+        super().__init__(minimum=1, maximum=MAX_SECONDS)
+
+    def fail(self, message, param=None, ctx=None):
+        if "at most" in message:
+            message += " (a week); give 'none' for no limit"
+        super().fail(message, param, ctx)
 
     def convert(self, value, param, ctx):
         if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
@@ -214,7 +226,7 @@ def read_points(path: Path, sol=None, strict: bool = True) -> dict[str, float]:
     points = {}
     for key, value in raw.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1e9:
-            raise UserError(f"{path}: {key}: points must be a number from 0 to 1e9, not {str(value)[:40]!r}")
+            raise UserError(f"{path}: {key}: points must be a number from 0 to 1e9, not {brief(value)}")
         points[str(key)] = float(value)
     if sol is not None:
         from sheetprop.grading.judge import points_problems

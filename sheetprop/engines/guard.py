@@ -49,14 +49,16 @@ def bound(formula: str, extent: tuple[int, int], at: tuple[str, int, int] | None
     went over the bound: a function that skips errors (COUNT, IFERROR) would hide the measure's
     error, so the measures are taken again, in a cell of their own, with the formula's
     references pinned to its sheet and place."""
-    from openpyxl.formula.tokenizer import Token, Tokenizer
+    from openpyxl.formula.tokenizer import Token
+
+    from sheetprop.engines.tokens import tokenize
 
     ranges = plain_ranges(formula)
     if ranges is not None and not _DYNAMIC_WORD.search(formula) and not any(
             whole(box) and context not in WHOLE_KEPT for box, context in ranges):
         return None  # plain ranges, none of them whole columns: nothing to bound
     try:
-        tokens = Tokenizer(formula if formula.startswith("=") else "=" + formula).items
+        tokens = tokenize(formula if formula.startswith("=") else "=" + formula)  # openpyxl's, once per shape
     except Exception:  # noqa: BLE001 - the screen has said why already
         return None
     values = [t.value for t in tokens]

@@ -14,15 +14,21 @@ subtraction that nearly cancels snaps to 0 (=0.1+0.2-0.3 gives 0).
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from sheetprop.engines.base import CellError, EngineError, EngineUnavailable, a1, formula_cells, soffice
+from sheetprop.files import NEARLY_FULL, full_disk
+from sheetprop.isolate import process_limit
 
 INSTALL = "install LibreOffice (Debian: apt-get install libreoffice-calc-nogui)"
 
@@ -76,11 +82,33 @@ def convert(path, to: str, folder: Path, timeout=None, meanwhile=lambda: None):
         exe, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--invisible", "--norestore",
         "--nologo", "--nodefault", "--nolockcheck", "--convert-to", to, "--outdir", str(folder / "out"), str(source),
     ]
-    found, log = _run(command, path, timeout, meanwhile)
+    private = folder / "tmp"  # its lock and temporary files (lu*.tmp), removed with the folder
+    private.mkdir()
+    try:
+        found, log = _run(command, path, timeout, meanwhile, {**os.environ, "TMPDIR": str(private)})
+    finally:
+        _remove_pipe(profile)
     converted = folder / "out" / f"book.{to.split(':')[0]}"
     if not converted.is_file():
+        full = full_disk(folder, margin=NEARLY_FULL)
+        if full:  # not the file's fault
+            raise EngineError(f"{path}: LibreOffice could not work: {full}, where it keeps its temporary files; "
+                              "free some space or set TMPDIR to another disk")
         raise EngineError(f"LibreOffice could not convert {path} ({log}); check that the file opens in LibreOffice")
     return converted, found
+
+
+def _remove_pipe(profile: Path) -> None:
+    """LibreOffice's socket for its profile (in /tmp whatever TMPDIR says: OSL_PIPE_<uid>_SingleOfficeIPC_<hash>),
+    which it leaves behind when it is killed. The hash is MD5 of the profile's URL in UTF-16, each byte in hex
+    without leading zeros, as LibreOffice computes it."""
+    digest = hashlib.md5(profile.as_uri().encode("utf-16-le")).digest()  # noqa: S324 - LibreOffice's name, not security
+    name = f"OSL_PIPE_{os.getuid()}_SingleOfficeIPC_{''.join(format(b, 'x') for b in digest)}"
+    for folder in ("/tmp", "/var/tmp"):
+        pipe = Path(folder) / name
+        with contextlib.suppress(OSError):
+            if stat.S_ISSOCK(pipe.lstat().st_mode) and pipe.lstat().st_uid == os.getuid():
+                pipe.unlink()
 
 
 def write_profile(profile: Path) -> Path:
@@ -91,7 +119,7 @@ def write_profile(profile: Path) -> Path:
     return profile
 
 
-def _run(command, path, timeout, meanwhile):
+def _run(command, path, timeout, meanwhile, env=None):
     """Run soffice in its own process group, doing `meanwhile()` as it works.
 
     Returns (what meanwhile returned, soffice's last line of output); kills the whole
@@ -100,8 +128,11 @@ def _run(command, path, timeout, meanwhile):
     start = time.monotonic()
     try:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True, env=env)
     except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.ENOMEM):
+            raise EngineError(f"cannot start a process (limit on processes: ulimit -u is {process_limit()}); "
+                              "LibreOffice could not run") from exc
         raise EngineUnavailable(f"cannot start {command[0]} ({exc.strerror}); {INSTALL}") from exc
     try:
         found = meanwhile()

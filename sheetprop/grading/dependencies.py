@@ -25,7 +25,7 @@ from sheetprop.engines.screen import function_name
 from sheetprop.grading import dynamic
 from sheetprop.grading import terms as terms_
 from sheetprop.grading.readbook import Formula, StudentBook
-from sheetprop.grading.tokens import tokenize
+from sheetprop.engines.tokens import tokenize
 
 MAX_EXPANDED = 400  # cells of one range followed as precedents (SUM(B2:B5)); larger ranges are left out
 MAX_SOURCES = 5000  # cells one trace may visit

@@ -23,6 +23,7 @@ from sheetprop.errors import one_line
 from sheetprop.grading.dependencies import Dependencies
 from sheetprop.grading.judge import STATUSES, Item, judge_items
 from sheetprop.grading.locate import locate
+from sheetprop.grading.provenance import written_by_sheetprop
 from sheetprop.grading.readbook import Formula, StudentBook, number, read_book
 from sheetprop.grading.tables import find_tables
 from sheetprop.grading.words import student_terms
@@ -65,6 +66,7 @@ class FileReport:
     total: float = 0.0  # the assignment's total: what a sheet showing every quantity earns (`judge.full_marks`)
     given_read: bool = False  # no spec: the given values were read from this workbook (so they agree with it)
     words: dict[str, str] = field(default_factory=dict)  # name → the student's own word for it (see `Item.word`)
+    provenance: str | None = None  # for the instructor: written by `sheetprop generate`, and what shows it
 
     @property
     def student(self) -> str:
@@ -95,7 +97,7 @@ class FileReport:
         return finite({"file": self.file, "score": self.score, "max_score": self.max_score, "error": self.error,
                         "notes": self.notes, "items": [asdict(i) for i in self.items], "training": self.training,
                         "total": self.total, "given_read": self.given_read, "words": self.words,
-                        **({"sweep": self.sweep} if self.sweep is not None else {})})
+                        "provenance": self.provenance, **({"sweep": self.sweep} if self.sweep is not None else {})})
 
 
 # ---------------------------------------------------------------- one file
@@ -122,6 +124,7 @@ def grade_file(path: str | Path, spec: Spec | None, options: GradeOptions = Grad
             held.setdefault(Ref.from_key(key), why)
         _array_cells(book, results)
         report.notes = _notes(book, held) + results.notes
+        report.provenance = written_by_sheetprop(book)
     except WorkbookError as exc:
         report.error = str(exc)
     except Exception as exc:  # noqa: BLE001 - the engine's EngineError, or whatever a hostile file provokes in it
@@ -336,7 +339,10 @@ def _evaluate(path, options: GradeOptions) -> Results:
 
 
 def _engine_failure(path, exc: Exception) -> str:
+    import tempfile
+
     from sheetprop.engines import EngineError
+    from sheetprop.files import NEARLY_FULL, full_disk, no_space
     from sheetprop.isolate import IsolationError
 
     text = one_line(exc, kind=False)
@@ -348,6 +354,9 @@ def _engine_failure(path, exc: Exception) -> str:
         return text
     if isinstance(exc, IsolationError):
         return f"{path}: {text}"
+    if no_space(exc):  # not the file's fault: the disk of the temporary files is full
+        full = full_disk(tempfile.gettempdir(), margin=NEARLY_FULL) or "no space left on the disk"
+        return f"{path}: could not be recomputed: {full}, where the engine's copies go; free some space or set TMPDIR"
     return f"{path}: cannot recompute the workbook ({one_line(exc)})"
 
 

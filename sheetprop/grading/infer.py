@@ -28,7 +28,8 @@ def infer_spec(book: StudentBook, deps: Dependencies, values: Mapping, table: Ta
     """The spec the workbook shows, and a sentence saying what was assumed and read."""
     from sheetprop.grading.structure import locate_structure
 
-    best: tuple[int, Spec, dict[str, Ref]] | None = None
+    best: tuple[int, Spec, dict[str, Ref], str | None] | None = None
+    overflow: set[str] = set()  # the shapes whose update overflows with the workbook's given values
     read = _read(book, deps, values)
     for shape in (*SHAPES, None):
         if shape is None:  # the network the formulas show, whatever its shape
@@ -44,7 +45,14 @@ def infer_spec(book: StudentBook, deps: Dependencies, values: Mapping, table: Ta
             given = {name: v for name, cell in found.items() if sol.graph[name].given
                      and (v := _number(book, values, cell)) is not None}
             spec = with_given(template, sol, given)
-        sol = R.solve(spec)
+        try:
+            sol = R.solve(spec)
+        except R.OverflowSpecError:  # the workbook's own values overflow: judge it against the assignment's
+            if shape is None:
+                continue
+            spec = template
+            overflow.add(shape)
+            sol = R.solve(spec)
         found = locate_structure(book, sol, deps, values, {}, table)
         student = {name: v for name, cell in found.items() if (v := _number(book, values, cell)) is not None}
         shown = [name for name in found if not sol.graph[name].given]
@@ -53,9 +61,9 @@ def infer_spec(book: StudentBook, deps: Dependencies, values: Mapping, table: Ta
         complete = all(q.name in found for q in sol.graph if q.given)
         score = 100 * complete + 2 * right + len(shown)
         if best is None or score > best[0]:
-            best = (score, spec, found)
+            best = (score, spec, found, shape)
     assert best is not None
-    _, spec, found = best
+    _, spec, found, shape = best
     givens = ", ".join(f"{name} = {_show(_number(book, values, found[name]))} ({found[name]})"
                        for name in R.solve(spec).graph.givens if name in found)
     biases = "with biases" if any(b is not None for b in spec.biases) else "no biases"
@@ -68,6 +76,9 @@ def infer_spec(book: StudentBook, deps: Dependencies, values: Mapping, table: Ta
     else:
         text = (f"no spec given: assumed the assignment's network, {'-'.join(map(str, spec.sizes))} sigmoid, "
                 f"{biases}, loss ½Σ(t − o)²; given values read from the workbook: {givens or 'none found'}")
+    if shape in overflow:
+        text += ("; with them the first update makes numbers beyond ±1.8e308 (Excel shows #NUM!), so every answer is "
+                 f"judged against the assignment's own given values, as with --spec {shape}")
     return replace(spec, name="the workbook's own network", source="the workbook"), text
 
 

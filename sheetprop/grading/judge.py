@@ -352,7 +352,7 @@ def formula_tokens(formula: str) -> tuple[list[str], list[str]]:
     """(functions, operands that are references or names) of a formula."""
     from openpyxl.formula.tokenizer import Token
 
-    from sheetprop.grading.tokens import tokenize
+    from sheetprop.engines.tokens import tokenize
 
     try:
         tokens = tokenize(formula)

@@ -61,9 +61,11 @@ def read_spec(book: StudentBook, deps: Dependencies, values: Mapping) -> tuple[d
     targets, loss = _loss(last.outs, deps, value)
     eta = _learning_rate(layers, deps, value)
     per_sample = [targets]
+    outputs = [last.outs]
     for sample in samples[1:]:
         outs = _forward(layers, sample, deps, value)
         per_sample.append(_loss(outs, deps, value)[0] if outs else [])
+        outputs.append(outs or [])
     where: dict[str, Ref] = {"inputs": inputs[0][0]}
     spec: dict = {
         "layers": [len(inputs[0])] + [{"size": len(l.nets), "activation": l.activation} for l in layers],
@@ -76,6 +78,8 @@ def read_spec(book: StudentBook, deps: Dependencies, values: Mapping) -> tuple[d
                  for sample, ts in zip(samples, per_sample)],
         "batch": "full",
     }
+    if len(samples) > 1 and loss:
+        spec["reduction"] = _reduction(outputs, per_sample, ops.LOSSES[loss], deps, value)
     if eta and eta[0] is not None:
         where["learning rate"] = eta[0]
     if targets:
@@ -149,12 +153,14 @@ def _first_layer(book: StudentBook, deps: Dependencies, value) -> tuple[list[lis
         by_inputs.setdefault(tuple(sorted(xs, key=_place)), []).append(cell)
     groups = sorted(by_inputs.items(), key=lambda kv: (-len(kv[1]), _place(kv[0][0])))
     inputs0, group = groups[0]
-    nets = sorted(group, key=_place)
+    nets = _originals(group, sides, deps)
     n = len(inputs0)
-    weight_sets = {frozenset(sides[c][1]) for c in nets}
+    def weight_sets(cells: list[Ref]) -> set[frozenset[Ref]]:
+        return {frozenset(deps.origin(w) for w in sides[c][1]) for c in cells}
+
     samples = [list(inputs0)]
     for inputs, others in groups[1:]:
-        if len(inputs) == n and {frozenset(sides[c][1]) for c in others} == weight_sets:
+        if len(inputs) == n and weight_sets(others) == weight_sets(nets):
             samples.append(list(inputs))
     samples.sort(key=lambda s: _place(s[0]))
     ordered = samples[0]
@@ -166,6 +172,15 @@ def _first_layer(book: StudentBook, deps: Dependencies, value) -> tuple[list[lis
     layer = Layer(nets, weights, biases)
     _reused(layer, book)
     return [ordered], layer, samples
+
+
+def _originals(group: list[Ref], sides: dict[Ref, tuple[list[Ref], list[Ref]]], deps: Dependencies) -> list[Ref]:
+    """The net inputs of `group`, one per neuron: a net input whose weights copy another's (a training
+    table's first row `=w_1`, `=w_2` recomputing the forward pass) is that neuron again, not another."""
+    kept: dict[frozenset[Ref], Ref] = {}
+    for cell in sorted(group, key=lambda c: (sum(deps.copy_of(w) is not None for w in sides[c][1]), _place(c))):
+        kept.setdefault(frozenset(deps.origin(w) for w in sides[cell][1]), cell)
+    return sorted(kept.values(), key=_place)
 
 
 def _reused(layer: Layer, book: StudentBook) -> None:
@@ -203,7 +218,14 @@ def _stepped_from(deps: Dependencies) -> set[Ref]:
 
 
 def _activation(layer: Layer, deps: Dependencies, value) -> None:
-    """The outputs of a layer and its activation, from the values: out = f(net) for every neuron."""
+    """The outputs of a layer and its activation, from the values: out = f(net) for every neuron; an
+    output that copies its net input (`=D24`) is the identity's, whatever max(0, net) would give."""
+    identity = next(n for n, a in ops.ACTIVATIONS.items() if a.passes_through)
+    copies = [next((u for u in sorted(deps.users.get(net, ()), key=_place) if deps.copy_of(u) == net), None)
+              for net in layer.nets]
+    if all(c is not None for c in copies):
+        layer.outs, layer.activation = copies, identity  # type: ignore[assignment]
+        return
     for name, act in ops.ACTIVATIONS.items():
         if act.layerwise or act.passes_through:
             continue
@@ -218,7 +240,6 @@ def _activation(layer: Layer, deps: Dependencies, value) -> None:
         if all(o is not None for o in outs):
             layer.outs, layer.activation = outs, name  # type: ignore[assignment]
             return
-    identity = next(n for n, a in ops.ACTIVATIONS.items() if a.passes_through)
     layer.outs, layer.activation = list(layer.nets), identity
 
 
@@ -258,8 +279,9 @@ def _forward(layers: list[Layer], inputs: list[Ref], deps: Dependencies, value) 
                 return None
             nets.append(match[0])
         act = ops.activation(layer.activation or "")
-        if act.passes_through:
-            outs = nets
+        if act.passes_through:  # the net input itself, or the cell that copies it (as the first sample's)
+            outs = [next((u for u in deps.users.get(net, ()) if deps.copy_of(u) == net), net)
+                    if layer.outs != layer.nets else net for net in nets]
         else:
             outs = []
             for net in nets:
@@ -305,6 +327,30 @@ def _loss(outs: list[Ref], deps: Dependencies, value) -> tuple[list[Ref], str | 
                     except (ValueError, ArithmeticError):
                         continue
     return targets, None
+
+
+def _reduction(outputs: list[list[Ref]], targets: list[list[Ref]], loss: ops.Loss, deps: Dependencies,
+               value) -> str:
+    """"sum" when a cell adds the samples' losses up, else "mean" (a cell averaging them, or none)."""
+    try:
+        terms = [loss.term(value(t), value(o), len(outs)) for outs, ts in zip(outputs, targets) if len(ts) == len(outs)
+                 for o, t in zip(outs, ts)]
+    except (ValueError, ArithmeticError):
+        return "mean"
+    if len(terms) != sum(len(outs) for outs in outputs):
+        return "mean"
+    total, mean = sum(terms), sum(terms) / len(outputs)
+    seen: set[Ref] = set()
+    level = {u for o in outputs[0] for u in deps.users.get(o, ())}
+    for _ in range(4):  # the loss term, the sample's loss, the batch's: a few formulas up from an output
+        for cell in sorted(level - seen, key=_place):
+            if _close(value(cell), total) and not _close(total, mean):
+                return "sum"
+            if _close(value(cell), mean):
+                return "mean"
+        seen |= level
+        level = {u for c in level for u in deps.users.get(c, ())} - seen
+    return "mean"
 
 
 def _learning_rate(layers: list[Layer], deps: Dependencies, value) -> tuple[Ref, float] | None:

@@ -223,6 +223,7 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
     wanted = bits(ctx.found[name] for name in expected if name in ctx.found)
     outside_rule = ctx.sources.stop_mask & ~bits(ctx.found[n] for n in _closure(ctx, q) if n in ctx.found)
     best: tuple[float, Ref, Form] | None = None
+    right_cells: set[Ref] = set()  # candidates that fit the rule and give its value
     mask, labels = ctx.sources.mask, ctx.labels
     for cell in ctx.candidates:
         if cell in stop:
@@ -258,6 +259,8 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
             continue  # labelled as another quantity that its value fits: that one's cell
         if not accept:
             continue
+        if right and fits:
+            right_cells.add(cell)
         extraneous = len(used - _closure(ctx, q))  # what the formula uses that the rule is not made of at all
         score = (8 * share + 10 * labelled + 9 * right + 8 * (form is not None and not right) + 3 * fits
                  - 6 * (not fits) - 2 * extraneous)
@@ -265,6 +268,8 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
             best = (score, cell, form or SPEC)
     if best is None:
         return None
+    if best[1] not in right_cells and (before := right_cells & set(ctx.deps.precedents.get(best[1], ()))):
+        return min(before, key=lambda c: (c.sheet, c.row, c.col))  # the label is on what is computed from it
     if best[2] is not SPEC:
         ctx.forms[q.name] = best[2]
     return best[1]

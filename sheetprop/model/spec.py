@@ -18,6 +18,7 @@ from sheetprop.files import InputError, read_text
 from sheetprop.limits import MAX_SPEC_BYTES, MAX_YAML_ALIASES
 from sheetprop.model import budget
 from sheetprop.model.network import Spec, SpecError
+from sheetprop.model.shown import HugeNumber
 from sheetprop.model.validate import KEYS, MAX_SWEEP, did_you_mean, validate
 
 __all__ = ["KEYS", "MAX_SWEEP", "SpecError", "check_budget", "count_formulas", "load_spec", "load_yaml",
@@ -58,6 +59,24 @@ class _SafeLoader(yaml.SafeLoader):
                         key_node.start_mark)
                 seen[key] = key_node.start_mark
         return super().construct_mapping(node, deep)
+
+
+    def construct_yaml_int(self, node):
+        """An integer; one too long for Python to read (over 4,300 digits) is a HugeNumber, which
+        validation refuses naming the field."""
+        text = self.construct_scalar(node)
+        digits = sum(ch.isalnum() for ch in text)
+        if digits > MAX_DIGITS:
+            return HugeNumber(digits)
+        return super().construct_yaml_int(node)
+
+
+_SafeLoader.add_constructor("tag:yaml.org,2002:int", _SafeLoader.construct_yaml_int)
+MAX_DIGITS = 4000  # digits of an integer read from a spec (Python refuses more than 4,300)
+
+
+def _json_int(text: str) -> int | float:
+    return HugeNumber(len(text.lstrip("-"))) if len(text) > MAX_DIGITS else int(text)
 
 
 _SafeLoader.add_implicit_resolver(
@@ -121,7 +140,7 @@ def _parse_text(text: str, where: str, is_json: bool) -> Any:
             return dict(pairs)
 
         try:
-            return json.loads(text, object_pairs_hook=unique)
+            return json.loads(text, object_pairs_hook=unique, parse_int=_json_int)
         except json.JSONDecodeError as exc:
             raise SpecError(
                 f"{where}: JSON syntax error at line {exc.lineno}, column {exc.colno}: {exc.msg}"

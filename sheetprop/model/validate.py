@@ -8,7 +8,6 @@ depends on one with a problem is checked as far as it can be without it.
 from __future__ import annotations
 
 import difflib
-import json
 import math
 from collections.abc import Callable
 from functools import partial
@@ -19,6 +18,7 @@ from sheetprop.model import ops
 from sheetprop.model.budget import count_formulas
 from sheetprop.model.initial import drawer
 from sheetprop.model.network import ETA_DIGITS, Layer, Sample, Spec, SpecError
+from sheetprop.model.shown import HugeNumber, brief
 
 ACTIVATIONS = tuple(ops.ACTIVATIONS)
 LOSSES = tuple(ops.LOSSES)
@@ -68,8 +68,10 @@ class _Checker:
             raise SpecError(*self.problems)
 
     def number(self, value, fieldname: str) -> float:
+        if isinstance(value, HugeNumber):
+            self.fail(fieldname, f"must be a finite number, not {brief(value)}")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.fail(fieldname, f"must be a number, not {_show(value)}")
+            self.fail(fieldname, f"must be a number, not {brief(value)}")
         try:
             value = float(value)
         except OverflowError:  # an integer with hundreds of digits
@@ -80,14 +82,14 @@ class _Checker:
 
     def integer(self, value, fieldname: str, minimum: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(fieldname, f"must be a whole number, not {_show(value)}")
+            self.fail(fieldname, f"must be a whole number, not {brief(value)}")
         if value < minimum:
             self.fail(fieldname, f"must be at least {minimum}, not {value}")
         return value
 
     def choice(self, value, fieldname: str, choices, aliases=None) -> str:
         if not isinstance(value, str):
-            self.fail(fieldname, f"must be one of {', '.join(choices)}, not {_show(value)}")
+            self.fail(fieldname, f"must be one of {', '.join(choices)}, not {brief(value)}")
         key = value.strip().lower()
         key = (aliases or {}).get(key, key)
         if key not in choices:
@@ -100,7 +102,7 @@ class _Checker:
     def vector(self, value, fieldname: str, length: int | None) -> tuple[float, ...]:
         """A list of `length` numbers (any length when None: the layer it must match has a problem)."""
         if not isinstance(value, list):
-            self.fail(fieldname, f"must be a list of {length or 'some'} numbers, not {_show(value)}")
+            self.fail(fieldname, f"must be a list of {length or 'some'} numbers, not {brief(value)}")
         if length is not None and len(value) != length:
             self.fail(fieldname, f"must hold {length} numbers, not {len(value)}")
         return tuple(self.number(v, f"{fieldname}[{i}]") for i, v in enumerate(value))
@@ -108,14 +110,9 @@ class _Checker:
     def keys(self, mapping: dict, fieldname: str, allowed: tuple[str, ...]) -> None:
         for key in mapping:
             if key not in allowed:
-                shown = str(key) if str(key).isprintable() and str(key).strip() else repr(str(key))  # "\n" stays one line
-                where = f"{fieldname}.{shown}" if fieldname else shown
+                name = str(key) if str(key).isprintable() and str(key).strip() else brief(str(key))  # "\n" stays one line
+                where = f"{fieldname}.{name}" if fieldname else name
                 self.report(where, f"unknown field{did_you_mean(str(key), allowed)}; allowed: {', '.join(allowed)}")
-
-
-def _show(value) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def validate(raw: Any, where: str = "<spec>", default_name: str = "network",
@@ -128,7 +125,7 @@ def validate(raw: Any, where: str = "<spec>", default_name: str = "network",
     if raw is None:
         raise SpecError(f"{where}: the spec is empty; it needs at least `layers` and `data`")
     if not isinstance(raw, dict):
-        raise SpecError(f"{where}: the spec must be a mapping of fields (layers, data, …), not {_show(raw)}")
+        raise SpecError(f"{where}: the spec must be a mapping of fields (layers, data, …), not {brief(raw)}")
     c = _Checker(where)
     max_cells = MAX_FORMULA_CELLS if max_cells is None else max_cells
     c.keys(raw, "", KEYS)
@@ -210,7 +207,7 @@ def _name(c: _Checker, name) -> str:
 
 def _boolean(c: _Checker, value, fieldname: str) -> bool:
     if not isinstance(value, bool):
-        c.fail(fieldname, f"must be true or false, not {_show(value)}")
+        c.fail(fieldname, f"must be true or false, not {brief(value)}")
     return value
 
 
@@ -321,7 +318,7 @@ def _data(c: _Checker, raw_data, layers: list[Layer] | None, loss: str | None) -
     def sample(s: int, raw_sample) -> Sample:
         f = f"data[{s}]"
         if not isinstance(raw_sample, dict):
-            c.fail(f, f"must be a mapping {{inputs: [...], targets: [...]}}, not {_show(raw_sample)}")
+            c.fail(f, f"must be a mapping {{inputs: [...], targets: [...]}}, not {brief(raw_sample)}")
         c.keys(raw_sample, f, ("inputs", "targets"))
         for key in ("inputs", "targets"):
             if key not in raw_sample:
@@ -438,4 +435,4 @@ def _shape(value) -> str:
         if value and inner and inner != {0}:
             return f"{len(value)}x{max(inner)}"
         return f"a list of {len(value)}"
-    return _show(value)
+    return brief(value)

@@ -20,11 +20,14 @@ import os
 import sys
 import time
 import zipfile
+from collections import deque
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Iterator
 
 from sheetprop import __version__
+from sheetprop.files import shown_path
 from sheetprop.limits import CHECK_MAX_MEMORY, CHECK_TIMEOUT, MAX_CELLS, MAX_UNCOMPRESSED
 from sheetprop.model.network import Spec
 
@@ -35,7 +38,8 @@ WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 OTHER_SPREADSHEETS = (".xls", ".ods", ".numbers", ".csv", ".xlsb", ".gsheet")
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 TESTS_BY = ("quantity", "section")
-MAX_SUBMITTED_FILES = 1000  # entries looked at in the submission folder
+MAX_SUBMITTED_FILES = 100_000  # entries looked at in the submission folder
+MAX_DEPTH = 64  # levels of folders looked into
 
 
 @dataclass
@@ -195,22 +199,19 @@ def write_bundle(spec: Spec, out: str | Path, options: BundleOptions | None = No
 # ---------------------------------------------------------------- grading a submission
 
 def find_workbook(folder: Path) -> tuple[Path | None, str]:
-    """The one workbook submitted, or None and a sentence for the student."""
+    """The one workbook submitted, or None and a sentence for the student.
+
+    The folder is walked breadth first, so a workbook near the top is found however many
+    other files or however deep a tree of folders sit beside it; links are not followed, at
+    most MAX_SUBMITTED_FILES entries are looked at and folders MAX_DEPTH deep."""
     workbooks: list[Path] = []
     others: list[Path] = []
-    if folder.is_dir():
-        seen = 0
-        for dirpath, dirnames, filenames in os.walk(folder):  # links are not followed
-            dirnames[:] = sorted(d for d in dirnames if d != "__MACOSX" and not d.startswith("."))
-            for name in sorted(filenames):
-                seen += 1
-                if seen > MAX_SUBMITTED_FILES:
-                    break
-                path = Path(dirpath) / name
-                if name.startswith(("~$", "._", ".")) or path.is_symlink():
-                    continue  # Excel's lock files, macOS's resource forks, hidden files
-                (workbooks if path.suffix.lower() in WORKBOOK_SUFFIXES else others).append(path)
-    shown = ", ".join(p.relative_to(folder).as_posix() for p in (workbooks or others)[:5])
+    for path in _submitted(folder):
+        name = path.name
+        if name.startswith(("~$", "._", ".")):
+            continue  # Excel's lock files, macOS's resource forks, hidden files
+        (workbooks if path.suffix.lower() in WORKBOOK_SUFFIXES else others).append(path)
+    shown = ", ".join(shown_path(p.relative_to(folder).as_posix()) for p in (workbooks or others)[:5])
     if len(workbooks) == 1:
         return workbooks[0], ""
     if workbooks:
@@ -218,11 +219,37 @@ def find_workbook(folder: Path) -> tuple[Path | None, str]:
                       "to be graded.")
     spreadsheets = [p for p in others if p.suffix.lower() in OTHER_SPREADSHEETS]
     if spreadsheets:
-        return None, (f"{spreadsheets[0].name} is not an Excel workbook (.xlsx): open it and save it as "
+        return None, (f"{shown_path(spreadsheets[0].name)} is not an Excel workbook (.xlsx): open it and save it as "
                       "\"Excel Workbook (.xlsx)\" (Google Sheets: File → Download → Microsoft Excel), "
                       "then submit that file.")
     found = f" (found: {shown})" if others else ""
     return None, f"No .xlsx workbook in your submission{found}. Submit your spreadsheet saved as .xlsx."
+
+
+def _submitted(folder: Path) -> Iterator[Path]:
+    """The regular files under `folder`, breadth first (each folder's files in name order before its
+    subfolders), no link followed, within MAX_SUBMITTED_FILES entries and MAX_DEPTH levels."""
+    queue = deque([(folder, 0)])
+    seen = 0
+    while queue:
+        current, depth = queue.popleft()
+        try:
+            with os.scandir(current) as scan:
+                entries = sorted(scan, key=lambda e: e.name)
+        except OSError:  # unreadable, or a path too long
+            continue
+        for entry in entries:
+            seen += 1
+            if seen > MAX_SUBMITTED_FILES:
+                return
+            try:
+                if entry.is_file(follow_symlinks=False):
+                    yield Path(entry.path)
+                elif entry.is_dir(follow_symlinks=False) and depth < MAX_DEPTH and entry.name != "__MACOSX" \
+                        and not entry.name.startswith("."):
+                    queue.append((Path(entry.path), depth + 1))
+            except OSError:
+                continue
 
 
 def load_config(source: Path) -> tuple[Spec, BundleOptions]:
@@ -255,10 +282,13 @@ def grade_submission(root: Path) -> dict:
                                  timeout=options.timeout, max_memory=options.max_memory,
                                  max_uncompressed=options.max_size, max_cells=options.max_cells)
     report, = grade_files([workbook], spec, grade_options, jobs=1)
-    report.file = workbook.relative_to(root / "submission").as_posix()
+    graded_as = report.file
+    report.file = shown_path(workbook.relative_to(root / "submission").as_posix())
     if report.error:  # the student knows the file by its own name, not the container's path
-        report.error = report.error.replace(str(workbook), report.file)
+        report.error = report.error.replace(graded_as, report.file)
         report.error += ". If you think your file is fine, ask your instructor to look at it."
+    if report.provenance:  # Gradescope shows the standard output to the instructor only
+        print(f"note for the instructor: {report.provenance}")
     results = reports.gradescope(report, visibility=options.visibility, by=options.tests, total=options.total)
     results["execution_time"] = round(time.monotonic() - start, 3)
     return results

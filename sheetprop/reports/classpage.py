@@ -111,6 +111,9 @@ def _summary(reports: list[FileReport], total: float) -> str:
              f"{sum(r.all_right for r in graded)} with every answer right"]
     if len(graded) < len(reports):
         parts.append(f"{len(reports) - len(graded)} could not be graded")
+    made = sum(bool(r.provenance) for r in reports)
+    if made:
+        parts.append(f"{made} written by sheetprop, not by hand (see the table)")
     percents = sorted(p for r in graded if (p := _percent(r, total)) is not None)
     if percents:
         middle = len(percents) // 2
@@ -131,7 +134,11 @@ def _class_table(reports: list[FileReport], names: list[str], total: float) -> s
         score = f"{points_text(score_of(report, total))} / {points_text(total or report.max_score)}"
         mistake = "" if report.error else "nothing to grade" if nothing_to_grade(report) else first_mistake_text(report)
         error = first_mistake_text(report) if report.error else ""
-        rows.append(f"<tr class=\"{kind}\"><td title=\"{_text(report.file)}\">{_text(name)}</td><td>{score}</td>"
+        if report.provenance:
+            mistake = f"{mistake} " if mistake else ""
+            mistake += f"[for the instructor: {report.provenance}]"
+        rows.append(f"<tr class=\"{kind}{' sheetprop-made' if report.provenance else ''}\">"
+                    f"<td title=\"{_text(report.file)}\">{_text(name)}</td><td>{score}</td>"
                     f"<td>{_text(mistake)}</td><td>{_text(error)}</td></tr>")
     return ("<table id=\"class\">\n<thead><tr><th>student</th><th>score / total</th><th>first mistake</th>"
             "<th>file error</th></tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>")
@@ -334,18 +341,23 @@ def downsample(points: list, limit: int) -> list:
 def _loss_chart(own: list, right: list, table: dict) -> str:
     """An SVG line chart of both curves on the same axes, from 0 (or below) to the larger loss,
     with the first wrong update marked."""
-    width, height, left, top, inner_w, inner_h = 310, 170, 48, 10, 252, 132
+    width, height, top, inner_h = 310, 170, 10, 132
     xs = [x for x, _ in own + right]
     ys = [y for _, y in own + right]
     x_max, y_min = max(max(xs), 1.0), min(0.0, min(ys))
     y_max = max(ys) if max(ys) > y_min else y_min + 1.0
+    labels = f"{y_max:.3g}", f"{y_min:.3g}"
+    left = max(48, 8 + 7 * max(map(len, labels)))  # room for the longer label (-1.8e+308) at 11px
+    inner_w = width - left - 10
     base = top + inner_h
+    half = 0.5 if math.isinf(y_max - y_min) else 1.0  # from -1e308 to 1e308 is beyond a float; half of it is not
+    span = y_max * half - y_min * half
 
     def px(x: float) -> str:
         return f"{left + inner_w * x / x_max:.1f}"
 
     def py(y: float) -> str:
-        return f"{top + inner_h * (y_max - y) / (y_max - y_min):.1f}"
+        return f"{top + inner_h * ((y_max * half - y * half) / span):.1f}"
 
     def line(points: list, style: str) -> str:
         shown = " ".join(f"{px(x)},{py(y)}" for x, y in points)
@@ -360,8 +372,8 @@ def _loss_chart(own: list, right: list, table: dict) -> str:
                    f"stroke-dasharray=\"2 2\"><title>first wrong at update {wrong}</title></line>")
     frame = (f"<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{base}\" stroke=\"#333\"/>"
              f"<line x1=\"{left}\" y1=\"{base}\" x2=\"{left + inner_w}\" y2=\"{base}\" stroke=\"#333\"/>"
-             f"<text x=\"{left - 4}\" y=\"{top + 8}\" text-anchor=\"end\">{y_max:.3g}</text>"
-             f"<text x=\"{left - 4}\" y=\"{base}\" text-anchor=\"end\">{y_min:.3g}</text>"
+             f"<text x=\"{left - 4}\" y=\"{top + 8}\" text-anchor=\"end\">{labels[0]}</text>"
+             f"<text x=\"{left - 4}\" y=\"{base}\" text-anchor=\"end\">{labels[1]}</text>"
              f"<text x=\"{left}\" y=\"{base + 14}\">0</text>"
              f"<text x=\"{left + inner_w}\" y=\"{base + 14}\" text-anchor=\"end\">{x_max:g}</text>"
              f"<text x=\"{left + inner_w / 2}\" y=\"{base + 24}\" text-anchor=\"middle\">update</text>")

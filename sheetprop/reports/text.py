@@ -27,11 +27,19 @@ def exit_code(reports: list[FileReport]) -> int:
 _show = shown_value
 
 
+def for_the_instructor(report: FileReport) -> list[str]:
+    """What only the instructor is told (never in a student's feedback): a file sheetprop wrote."""
+    return [clean(f"  note for the instructor: {report.provenance}")] if report.provenance else []
+
+
 def text_report(report: FileReport, total: float | None = None, brief: bool = False) -> list[str]:
     """The student's view first (the verdict, what to fix first, each cell to fix: `student.brief_lines`);
     unless `brief`, then every quantity, one line each, with the diagnosis under it. Given values read
-    from the workbook itself (no spec) are not listed: they agree with it by definition."""
+    from the workbook itself (no spec) are not listed: they agree with it by definition. A note for the
+    instructor (`for_the_instructor`) follows the verdict unless `brief`."""
     lines = brief_lines(report, total)
+    if not brief:
+        lines[1:1] = for_the_instructor(report)
     if brief or report.error:
         return lines + ([clean(f"  note: {note}") for note in report.notes] if not brief else [])
     lines += ["", "Every quantity:"] + [clean(f"  note: {note}") for note in report.notes]
@@ -124,7 +132,8 @@ def summary_table(reports: list[FileReport], width: int | None = None, total: fl
     return lines
 
 
-CSV_FIELDS = ["student", "file", "score", "max_score", "percent", *STATUSES, "first_mistake", "file_error"]
+CSV_FIELDS = ["student", "file", "score", "max_score", "percent", *STATUSES, "first_mistake", "file_error",
+              "written_by_sheetprop"]
 
 
 def csv_text(reports: list[FileReport], total: float | None = None) -> str:
@@ -144,7 +153,7 @@ def csv_text(reports: list[FileReport], total: float | None = None) -> str:
         mistake = "nothing to grade" if nothing_to_grade(r) else first_mistake_text(r)
         row: dict[str, object] = {"student": student, "file": r.file, "score": points_text(score_of(r, total)),
                "max_score": points_text(total or r.max_score), "percent": points_text(percent(r, total)), "first_mistake": "" if r.error or r.all_right else mistake,
-               "file_error": r.error or ""}
+               "file_error": r.error or "", "written_by_sheetprop": r.provenance or ""}
         row.update(counts(r) if not r.error else {s: "" for s in STATUSES})
         writer.writerow({k: _csv_safe(v) for k, v in row.items()})
     return out.getvalue()
@@ -225,4 +234,7 @@ def gradescope(report: FileReport, visibility: str = "visible", by: str = "quant
         lines.append(f"Your sheet shows answers worth {points_text(report.max_score)} points (a factor folded into a "
                      f"later formula costs nothing): {points_text(report.score)} / {points_text(report.max_score)} "
                      f"counts as {points_text(score)} / {points_text(total)}.")
+    if report.provenance:  # a hidden test: Gradescope never shows it to the student, only to the instructor
+        tests.append({"name": "Note for the instructor: written by sheetprop", "score": 0.0, "max_score": 0.0,
+                      "status": "passed", "visibility": "hidden", "output": clean(report.provenance)})
     return {"score": score, "output": "\n".join(lines), "tests": tests, "visibility": visibility}

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from sheetprop.errors import SheetpropError
-from sheetprop.isolate import Job
+from sheetprop.isolate import Job, ProcessLimit
 
 if TYPE_CHECKING:
     from sheetprop.grading.grade import FileReport, GradeOptions
@@ -168,6 +168,7 @@ def _fail(future: asyncio.Future) -> None:
 def _broker(conn: Connection, other: Connection, spec: Spec, options: GradeOptions, jobs: int, scratch: str) -> None:
     """The broker's loop: paths come in, up to `jobs` children grade them, reports go out as they come."""
     from sheetprop.grading.batch import collect, start, warm_up
+    from sheetprop.grading.grade import FileReport
 
     other.close()  # the server's end: the broker sees EOF when the server is gone
     waiting: deque[tuple[int, str]] = deque()
@@ -177,11 +178,17 @@ def _broker(conn: Connection, other: Connection, spec: Spec, options: GradeOptio
         conn.send((READY, None))
         while True:
             while len(running) < jobs and waiting:
-                ident, path = waiting.popleft()
-                running[ident] = (start(path, spec, options, scratch), path)
-            lefts = [left for job, _ in running.values() if (left := job.remaining()) is not None]
+                ident, path = waiting[0]
+                try:
+                    running[ident] = (start(path, spec, options, scratch, ident), path)
+                except ProcessLimit as exc:
+                    if running:
+                        break  # the next one starts when one at work ends
+                    conn.send((ident, FileReport(file=path, error=f"{path}: {exc}; try again later")))
+                waiting.popleft()
+            lefts = [left for job, _ in running.values() if (left := job.wait_for()) is not None]
             ready = wait([conn, *(job.handle for job, _ in running.values())],
-                         timeout=max(0.0, min(lefts)) if lefts else None)
+                         timeout=min(lefts) if lefts else None)
             if conn in ready:
                 try:
                     message = conn.recv()
