@@ -775,8 +775,8 @@ def test_the_autograder_grades_a_workbook_whose_name_is_not_utf8(good, tmp_path)
     root = _autograder_root(tmp_path / "ag")
     workbook(Path(os.fsdecode(bytes(root / "submission") + b"/M\x81ller.xlsx")), Sheet())
     results = grade_submission(root)
-    assert results["score"] == 27 and results["output"].startswith("M\\x81ller.xlsx: 27 / 27 points")
-    assert json.loads(write_results(root, results).read_text())["score"] == 27
+    assert results["score"] == 39 and results["output"].startswith("M\\x81ller.xlsx: 39 / 39 points")
+    assert json.loads(write_results(root, results).read_text())["score"] == 39
 
 
 # ---------------------------------------------------------------- row 4: never a child's traceback
@@ -999,7 +999,7 @@ def test_the_autograder_finds_the_workbook_beside_a_crowd_and_a_deep_tree(tmp_pa
         results = grade_submission(root)
     finally:
         subprocess.run(["rm", "-rf", str(deep)], check=True)
-    assert results["score"] == 27 and results["output"].startswith("homework.xlsx: 27 / 27 points"), results["output"]
+    assert results["score"] == 39 and results["output"].startswith("homework.xlsx: 39 / 39 points"), results["output"]
 
 
 # ---------------------------------------------------------------- row 11: a limit on processes

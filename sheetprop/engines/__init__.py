@@ -20,7 +20,8 @@ Engines are imported lazily: importing this package costs nothing. Beside them: 
 opens an untrusted .xlsx (container checks, guarded XML), `screen` decides which formulas an
 engine may evaluate (by what it can reach), `guard` bounds the references IronCalc builds,
 `package` reads the zip's parts (sheets, array formulas) and makes the copies IronCalc loads,
-`clean` makes the copy formulas and LibreOffice see, `offline` the one LibreOffice opens.
+`clean` makes the copy formulas and LibreOffice see, `offline` the one LibreOffice opens,
+`tokens` runs openpyxl's formula tokenizer once per formula shape (for the guard and the grader).
 
 Imports: only the plumbing at the top of `sheetprop` (errors, limits, cells): no model, no grading.
 """

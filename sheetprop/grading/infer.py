@@ -31,11 +31,16 @@ def infer_spec(book: StudentBook, deps: Dependencies, values: Mapping, table: Ta
     best: tuple[int, Spec, dict[str, Ref], str | None] | None = None
     overflow: set[str] = set()  # the shapes whose update overflows with the workbook's given values
     read = _read(book, deps, values)
-    for shape in (*SHAPES, None):
-        if shape is None:  # the network the formulas show, whatever its shape
-            if read is None:
-                continue
-            spec = read[0]
+    shown_networks: list[Spec] = []  # the network the formulas show, whatever its shape
+    if read is not None:
+        shown_networks.append(read[0])
+        if len(read[0].data) > 1:  # the gradients decide whether the samples' losses are summed or averaged
+            other = "sum" if read[0].reduction == "mean" else "mean"
+            shown_networks.append(replace(read[0], reduction=other))  # type: ignore[arg-type]
+    for shape, shown_network in [*((s, None) for s in SHAPES), *((None, n) for n in shown_networks)]:
+        if shape is None:
+            assert shown_network is not None
+            spec = shown_network
         else:
             template = load_spec(shape)
             if read is not None and (read[0].sizes[0], read[0].sizes[-1]) != (template.sizes[0], template.sizes[-1]):
@@ -67,7 +72,7 @@ def infer_spec(book: StudentBook, deps: Dependencies, values: Mapping, table: Ta
     givens = ", ".join(f"{name} = {_show(_number(book, values, found[name]))} ({found[name]})"
                        for name in R.solve(spec).graph.givens if name in found)
     biases = "with biases" if any(b is not None for b in spec.biases) else "no biases"
-    if read is not None and spec is read[0]:
+    if shape is None and read is not None:
         where = "; ".join(f"{what} from {cell}" for what, cell in read[1].items())
         activations = "/".join(dict.fromkeys(layer.activation for layer in spec.layers[1:]))
         text = (f"no spec given: read the network from the workbook's formulas, {'-'.join(map(str, spec.sizes))} "

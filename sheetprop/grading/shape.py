@@ -3,11 +3,14 @@
 The first layer's net inputs are the formulas that are sums of products of two given numbers
 (a weight and an input) and maybe one more (a bias); the inputs are the numbers every one of
 them multiplies, the weights the others (one neuron alone: the numbers an update formula steps
-from are the weights). Each next layer's net inputs multiply the layer below's outputs. A
-layer's activation is read from the values: the cell computed from a net input alone is
-σ(net), tanh(net), max(0, net) …, or the net input feeds the next layer directly (none). The
-loss is read the same way from the cell that takes an output and its target; η from the update
-formulas. Several samples in one batch are net inputs that share the weights but not the inputs.
+from are the weights). A given 1 that every sample shares, or that a later layer uses too, is
+the biases' constant input: its weights are the biases. Each next layer's net inputs multiply
+the layer below's outputs by given numbers that updates step from. A layer's activation is read
+from the values: the cell computed from a net input alone is σ(net), tanh(net), max(0, net) …,
+or a copy of it, or the net input feeds the next layer directly (identity). Several samples in
+one batch are net inputs that share the weights (or copies of them) but not the inputs; a
+training table recomputing the forward pass from copies of the weights is the same neurons
+again. The loss, how samples are combined, η and the frozen parameters: `objective`.
 
 `read_spec` gives a spec (a mapping the validator reads, with the workbook's given values) and
 the cells it read each part from, for the report.
@@ -15,12 +18,13 @@ the cells it read each part from, for the report.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Mapping
 
 from sheetprop.cells import Ref
 from sheetprop.grading.dependencies import Dependencies
+from sheetprop.grading.objective import close, place, read_learning_rate, read_loss, read_reduction, stepped_from, updated, \
+    voted_loss
 from sheetprop.grading.readbook import Formula, StudentBook, number
 from sheetprop.model import ops
 
@@ -40,32 +44,50 @@ class Layer:
 def read_spec(book: StudentBook, deps: Dependencies, values: Mapping) -> tuple[dict, dict[str, Ref]] | None:
     """(a spec for the validator, where its parts were read) or None when no net input is found."""
     value = _reader(book, values)
+
+    def leaf(cell: Ref) -> bool:
+        return _leaf(book, deps, cell)
+
     first = _first_layer(book, deps, value)
     if first is None:
         return None
     inputs, layer, samples = first
+    one = _bias_input(book, layer, samples, deps, value)
+    if one is not None:  # a constant-1 input with its own weight: that weight is the neuron's bias
+        index = inputs[0].index(one)
+        samples = [[x for x in sample if x != one] for sample in samples]
+        inputs = [samples[0]]
+        layer.biases = [row[index] for row in layer.weights]
+        layer.weights = [row[:index] + row[index + 1:] for row in layer.weights]
+    stepped = stepped_from(deps)
+    trained = stepped.__contains__ if any(w in stepped for row in layer.weights for w in row) else None
     layers = [layer]
     while len(layers) < MAX_LAYERS:
         _activation(layers[-1], deps, value)
         if not layers[-1].outs:
             break
-        nxt = _next_layer(layers[-1].outs, deps, value)
-        if nxt is None and layers[-1].outs != layers[-1].nets:  # the next layer fed the net inputs (a slip)
-            nxt = _next_layer(layers[-1].nets, deps, value)
+        unit = one if one is not None else _unit(book, layers[-1].outs, deps, value)
+        nxt = _next_layer(layers[-1].outs, deps, leaf, unit, trained)
+        if layers[-1].outs != layers[-1].nets:  # a neuron of the next layer fed the net inputs (a slip)
+            nxt = _joined(nxt, _next_layer(layers[-1].nets, deps, leaf, unit, trained))
         if nxt is None:
             break
         layers.append(nxt)
     last = layers[-1]
     if not last.outs:
         return None
-    targets, loss = _loss(last.outs, deps, value)
-    eta = _learning_rate(layers, deps, value)
+    targets, terms, gradients = read_loss(last.outs, deps, value)
+    eta = read_learning_rate([w for l in layers for row in l.weights for w in row], {x for sample in samples for x in sample}, deps, value)
     per_sample = [targets]
     outputs = [last.outs]
     for sample in samples[1:]:
         outs = _forward(layers, sample, deps, value)
-        per_sample.append(_loss(outs, deps, value)[0] if outs else [])
+        its_targets, its_terms, its_gradients = read_loss(outs, deps, value) if outs else ([], [], [])
+        per_sample.append(its_targets)
         outputs.append(outs or [])
+        terms += its_terms
+        gradients += its_gradients
+    loss = voted_loss(terms, gradients)
     where: dict[str, Ref] = {"inputs": inputs[0][0]}
     spec: dict = {
         "layers": [len(inputs[0])] + [{"size": len(l.nets), "activation": l.activation} for l in layers],
@@ -79,7 +101,11 @@ def read_spec(book: StudentBook, deps: Dependencies, values: Mapping) -> tuple[d
         "batch": "full",
     }
     if len(samples) > 1 and loss:
-        spec["reduction"] = _reduction(outputs, per_sample, ops.LOSSES[loss], deps, value)
+        spec["reduction"] = read_reduction(outputs, per_sample, ops.LOSSES[loss], deps, value)
+    biases = {b for l in layers for b in l.biases if b is not None}
+    if eta and biases and not any(updated(b, eta, deps) for b in biases) \
+            and any(updated(w, eta, deps) for l in layers for row in l.weights for w in row):
+        spec["train_biases"] = False  # the weights are updated, the biases never: frozen
     if eta and eta[0] is not None:
         where["learning rate"] = eta[0]
     if targets:
@@ -105,8 +131,8 @@ def _products(deps: Dependencies, cell: Ref) -> tuple[list[frozenset[Ref]], list
         return None
     pairs, lone = [], []
     for term in terms:
-        if not term.plain or term.coef != 1 or len(term.cells) > 2:
-            return None
+        if not term.plain or term.coef != 1 or not 1 <= len(term.cells) <= 2:
+            return None  # a typed number, a coefficient, a product of three: not a net input
         if len(term.cells) == 2:
             pairs.append(frozenset(term.cells))
         else:
@@ -115,9 +141,27 @@ def _products(deps: Dependencies, cell: Ref) -> tuple[list[frozenset[Ref]], list
 
 
 def _leaf(book: StudentBook, deps: Dependencies, cell: Ref) -> bool:
-    if deps.is_formula(cell):
-        return deps.is_constant(cell) or deps.copy_of(cell) is not None
-    return number(book.cells.get(cell)) is not None
+    """A given number: typed, typed as a formula (`=0.5`), or a copy of one (`=w_1`, `=$C$5`)."""
+    origin = deps.origin(cell)
+    if deps.is_formula(origin):
+        return deps.is_constant(origin)
+    return number(book.cells.get(origin)) is not None
+
+
+def _bias_input(book: StudentBook, layer: Layer, samples: list[list[Ref]], deps: Dependencies, value) -> Ref | None:
+    """The input that is the constant 1 of the biases (x0 = 1, each neuron's bias its weight): a 1
+    that every sample shares, or that a later layer's net inputs use too."""
+    for x in samples[0]:
+        if value(x) != 1:
+            continue
+        if len(samples) > 1 and all(x in sample for sample in samples):
+            return x
+        for user in deps.users.get(x, ()):  # a later layer's net input: x beside a weight, outputs beside theirs
+            found = _products(deps, user) if user not in layer.nets else None
+            if found and len(found[0]) >= 2 and any(x in p and all(_leaf(book, deps, c) for c in p) for p in found[0]) \
+                    and any(not all(_leaf(book, deps, c) for c in p) for p in found[0]):
+                return x
+    return None
 
 
 def _first_layer(book: StudentBook, deps: Dependencies, value) -> tuple[list[list[Ref]], Layer, list[list[Ref]]] | None:
@@ -132,7 +176,7 @@ def _first_layer(book: StudentBook, deps: Dependencies, value) -> tuple[list[lis
                 shapes[cell] = found
     if not shapes:
         return None
-    updated = _stepped_from(deps)
+    updated = stepped_from(deps)
     # inputs: the side of each product that is not a weight (a weight is stepped from by an update,
     # or shared by the net inputs of several samples)
     sides: dict[Ref, tuple[list[Ref], list[Ref]]] = {}
@@ -150,8 +194,8 @@ def _first_layer(book: StudentBook, deps: Dependencies, value) -> tuple[list[lis
         sides[cell] = (xs, ws)
     by_inputs: dict[tuple[Ref, ...], list[Ref]] = {}
     for cell, (xs, _) in sides.items():
-        by_inputs.setdefault(tuple(sorted(xs, key=_place)), []).append(cell)
-    groups = sorted(by_inputs.items(), key=lambda kv: (-len(kv[1]), _place(kv[0][0])))
+        by_inputs.setdefault(tuple(sorted(xs, key=place)), []).append(cell)
+    groups = sorted(by_inputs.items(), key=lambda kv: (-len(kv[1]), place(kv[0][0])))
     inputs0, group = groups[0]
     nets = _originals(group, sides, deps)
     n = len(inputs0)
@@ -162,7 +206,7 @@ def _first_layer(book: StudentBook, deps: Dependencies, value) -> tuple[list[lis
     for inputs, others in groups[1:]:
         if len(inputs) == n and weight_sets(others) == weight_sets(nets):
             samples.append(list(inputs))
-    samples.sort(key=lambda s: _place(s[0]))
+    samples.sort(key=lambda s: place(s[0]))
     ordered = samples[0]
     weights, biases = [], []
     for cell in nets:
@@ -178,9 +222,9 @@ def _originals(group: list[Ref], sides: dict[Ref, tuple[list[Ref], list[Ref]]], 
     """The net inputs of `group`, one per neuron: a net input whose weights copy another's (a training
     table's first row `=w_1`, `=w_2` recomputing the forward pass) is that neuron again, not another."""
     kept: dict[frozenset[Ref], Ref] = {}
-    for cell in sorted(group, key=lambda c: (sum(deps.copy_of(w) is not None for w in sides[c][1]), _place(c))):
+    for cell in sorted(group, key=lambda c: (sum(deps.copy_of(w) is not None for w in sides[c][1]), place(c))):
         kept.setdefault(frozenset(deps.origin(w) for w in sides[cell][1]), cell)
-    return sorted(kept.values(), key=_place)
+    return sorted(kept.values(), key=place)
 
 
 def _reused(layer: Layer, book: StudentBook) -> None:
@@ -205,23 +249,11 @@ def _reused(layer: Layer, book: StudentBook) -> None:
             layer.weights[j][i] = gap
 
 
-def _stepped_from(deps: Dependencies) -> set[Ref]:
-    """Cells an update formula steps from: `w − η·g` has w alone with a coefficient of 1 beside other terms."""
-    found = set()
-    for cell in deps.precedents:
-        terms = deps.terms(cell) if len(deps.precedents[cell]) >= 2 else None
-        if terms and len(terms) >= 2:
-            alone = [t.cells[0] for t in terms if t.plain and len(t.cells) == 1 and t.coef == 1]
-            if len(alone) == 1 and any(len(t.cells) >= 2 for t in terms):
-                found.add(alone[0])
-    return found
-
-
 def _activation(layer: Layer, deps: Dependencies, value) -> None:
     """The outputs of a layer and its activation, from the values: out = f(net) for every neuron; an
     output that copies its net input (`=D24`) is the identity's, whatever max(0, net) would give."""
     identity = next(n for n, a in ops.ACTIVATIONS.items() if a.passes_through)
-    copies = [next((u for u in sorted(deps.users.get(net, ()), key=_place) if deps.copy_of(u) == net), None)
+    copies = [next((u for u in sorted(deps.users.get(net, ()), key=place) if deps.copy_of(u) == net), None)
               for net in layer.nets]
     if all(c is not None for c in copies):
         layer.outs, layer.activation = copies, identity  # type: ignore[assignment]
@@ -233,7 +265,7 @@ def _activation(layer: Layer, deps: Dependencies, value) -> None:
         for net in layer.nets:
             match = None
             for user in deps.users.get(net, ()):
-                if set(deps.precedents.get(user, ())) == {net} and _close(value(user), act.value(value(net))):
+                if set(deps.precedents.get(user, ())) == {net} and close(value(user), act.value(value(net))):
                     match = user
                     break
             outs.append(match)
@@ -243,26 +275,75 @@ def _activation(layer: Layer, deps: Dependencies, value) -> None:
     layer.outs, layer.activation = list(layer.nets), identity
 
 
-def _next_layer(outs: list[Ref], deps: Dependencies, value) -> Layer | None:
+def _unit(book: StudentBook, outs: list[Ref], deps: Dependencies, value) -> Ref | None:
+    """A constant-1 input the layer after `outs` multiplies by its bias (the layers below have none):
+    a given 1 paired in every one of those net inputs, beside the outputs' products."""
+    found = None
+    for user in {u for o in outs for u in deps.users.get(o, ())}:
+        products = _products(deps, user)
+        if products is None or products[1] or len(products[0]) != len(outs) + 1:
+            continue
+        ones = {c for p in products[0] if not p & set(outs) for c in p
+                if value(c) == 1 and _leaf(book, deps, c)}
+        if len(ones) != 1 or (found is not None and ones != {found}):
+            return None
+        found = next(iter(ones))
+    return found
+
+
+def _next_layer(outs: list[Ref], deps: Dependencies, leaf, one: Ref | None = None, trained=None) -> Layer | None:
+    """The layer whose net inputs multiply each of `outs` by a weight, a given number (and `one`, the
+    constant-1 input of the biases, by the bias); with `trained`, a weight an update steps from (a
+    target times an output is no net input)."""
     candidates = {u for o in outs for u in deps.users.get(o, ())}
     nets, weights, biases = [], [], []
-    for cell in sorted(candidates, key=_place):
+    for cell in sorted(candidates, key=place):
         found = _products(deps, cell)
         if found is None:
             continue
         pairs, lone = found
-        partners = []
-        for o in outs:
-            with_o = [p for p in pairs if o in p and len(p) == 2]
-            if len(with_o) != 1:
-                break
-            partners.append(next(iter(with_o[0] - {o})))
-        else:
-            if len(pairs) == len(outs):
-                nets.append(cell)
-                weights.append(partners)
-                biases.append(lone[0] if lone else None)
+        if one is not None and not lone:
+            lone = [next(iter(p - {one})) for p in pairs if one in p and len(p) == 2][:1]
+            pairs = [p for p in pairs if one not in p]
+        partners = _partners(outs, pairs, leaf)
+        if partners is not None and (trained is None or any(trained(w) for w in partners)):
+            nets.append(cell)
+            weights.append(partners)
+            biases.append(lone[0] if lone else None)
     return Layer(nets, weights, biases) if nets else None
+
+
+def _partners(outs: list[Ref], pairs: list[frozenset[Ref]], leaf) -> list[Ref] | None:
+    """Each output's weight in a net input made of one product per output, each an output times a
+    given number; an output used twice (`=w7·out_h2 + w8·out_h2`, a slip) leaves its second weight
+    to the output it misses."""
+    if len(pairs) != len(outs):
+        return None
+    found: dict[Ref, Ref] = {}
+    spare = []
+    for pair in pairs:
+        mine = [c for c in pair if c in outs]
+        if len(pair) != 2 or len(mine) != 1 or not leaf(weight := next(iter(pair - {mine[0]}))):
+            return None
+        if mine[0] in found:
+            spare.append(weight)
+        else:
+            found[mine[0]] = weight
+    missing = [o for o in outs if o not in found]
+    found.update(zip(missing, spare))
+    return [found[o] for o in outs]
+
+
+def _joined(layer: Layer | None, slipped: Layer | None) -> Layer | None:
+    """The neurons of `layer` and those of `slipped` (fed the layer below's net inputs) it lacks,
+    in the order of their cells."""
+    if layer is None or slipped is None:
+        return layer or slipped
+    more = [j for j, net in enumerate(slipped.nets) if net not in layer.nets]
+    order = sorted([(net, layer, j) for j, net in enumerate(layer.nets)] + [(slipped.nets[j], slipped, j) for j in more],
+                   key=lambda entry: place(entry[0]))
+    return Layer([net for net, _, _ in order], [source.weights[j] for _, source, j in order],
+                 [source.biases[j] for _, source, j in order])
 
 
 def _forward(layers: list[Layer], inputs: list[Ref], deps: Dependencies, value) -> list[Ref] | None:
@@ -286,7 +367,7 @@ def _forward(layers: list[Layer], inputs: list[Ref], deps: Dependencies, value) 
             outs = []
             for net in nets:
                 made = [u for u in deps.users.get(net, ()) if set(deps.precedents.get(u, ())) == {net}
-                        and _close(value(u), act.value(value(net)))]
+                        and close(value(u), act.value(value(net)))]
                 if not made:
                     return None
                 outs.append(made[0])
@@ -301,89 +382,3 @@ def _biases(layer: Layer, value):
     if len(cells) == 1 and len(layer.biases) > 1 and None not in layer.biases:
         return value(next(iter(cells)))
     return [value(b) for b in layer.biases]
-
-
-def _loss(outs: list[Ref], deps: Dependencies, value) -> tuple[list[Ref], str | None]:
-    """The targets (the number a formula of one output takes beside it) and the loss it computes."""
-    targets: list[Ref] = []
-    for out in outs:
-        counts: dict[Ref, int] = {}
-        for user in deps.users.get(out, ()):
-            others = [c for c in deps.precedents.get(user, ()) if c != out]
-            if len(others) == 1 and not deps.is_formula(others[0]) or (len(others) == 1 and deps.copy_of(others[0])):
-                counts[others[0]] = counts.get(others[0], 0) + 1
-        if not counts:
-            return [], None
-        targets.append(max(counts, key=lambda c: (counts[c], [-x for x in _place(c)[1:]])))
-    for name, loss in ops.LOSSES.items():
-        if loss.needs_probabilities and not all(0 < value(o) < 1 for o in outs):
-            continue
-        for out, target in zip(outs, targets):
-            for user in deps.users.get(out, ()):
-                if set(deps.precedents.get(user, ())) == {out, target}:
-                    try:
-                        if _close(value(user), loss.term(value(target), value(out), len(outs))):
-                            return targets, name
-                    except (ValueError, ArithmeticError):
-                        continue
-    return targets, None
-
-
-def _reduction(outputs: list[list[Ref]], targets: list[list[Ref]], loss: ops.Loss, deps: Dependencies,
-               value) -> str:
-    """"sum" when a cell adds the samples' losses up, else "mean" (a cell averaging them, or none)."""
-    try:
-        terms = [loss.term(value(t), value(o), len(outs)) for outs, ts in zip(outputs, targets) if len(ts) == len(outs)
-                 for o, t in zip(outs, ts)]
-    except (ValueError, ArithmeticError):
-        return "mean"
-    if len(terms) != sum(len(outs) for outs in outputs):
-        return "mean"
-    total, mean = sum(terms), sum(terms) / len(outputs)
-    seen: set[Ref] = set()
-    level = {u for o in outputs[0] for u in deps.users.get(o, ())}
-    for _ in range(4):  # the loss term, the sample's loss, the batch's: a few formulas up from an output
-        for cell in sorted(level - seen, key=_place):
-            if _close(value(cell), total) and not _close(total, mean):
-                return "sum"
-            if _close(value(cell), mean):
-                return "mean"
-        seen |= level
-        level = {u for c in level for u in deps.users.get(c, ())} - seen
-    return "mean"
-
-
-def _learning_rate(layers: list[Layer], deps: Dependencies, value) -> tuple[Ref, float] | None:
-    """η: the number an update formula (`=w − η·g`, w alone beside products) multiplies every product by."""
-    counts: dict[Ref, int] = {}
-    typed: dict[float, int] = {}  # η typed into the formulas: the products' coefficient
-    for layer in layers:
-        for row in layer.weights:
-            for w in row:
-                for user in deps.users.get(w, ()):
-                    terms = deps.terms(user)
-                    if not terms or not any(t.plain and t.cells == (w,) and t.coef == 1 for t in terms):
-                        continue
-                    products = [t for t in terms if t.cells != (w,)]
-                    if not products or not all(t.plain for t in terms):
-                        continue
-                    common = set.intersection(*[set(t.cells) for t in products])
-                    leaves = [c for c in common if not deps.is_formula(c) or deps.is_constant(c)]
-                    for c in leaves:
-                        counts[c] = counts.get(c, 0) + 1
-                    if not leaves and len({abs(t.coef) for t in products}) == 1 and abs(products[0].coef) != 1:
-                        typed[abs(products[0].coef)] = typed.get(abs(products[0].coef), 0) + 1
-    if counts:
-        cell = max(counts, key=counts.__getitem__)
-        return cell, value(cell)
-    if typed:
-        return None, max(typed, key=typed.__getitem__)  # type: ignore[return-value]
-    return None
-
-
-def _close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
-
-
-def _place(cell: Ref) -> tuple[str, int, int]:
-    return cell.sheet, cell.row, cell.col
