@@ -226,6 +226,47 @@ def test_an_all_right_workbook_gets_full_marks(graded, cid):
     assert report.all_right
 
 
+@pytest.mark.parametrize("cid", sorted(RIGHT))
+def test_without_a_spec_the_network_is_read_from_the_formulas_and_earns_full_marks(graded, cid):
+    """No --spec: the shape, the activations, the biases (cells, a constant-1 input, shared, frozen),
+    the loss, η and the samples are read from the workbook, said in a note, and an all-right workbook
+    earns full marks as it does with the spec."""
+    g = graded(cid)
+    report = grade_file(g.built.path, None)
+    assert report.error is None and report.max_score > 0 and report.score == report.max_score, \
+        [(i.name, i.cell, i.status) for i in report.items if i.points < i.max_points]
+    spec = g.built.student.spec
+    note = next(n for n in report.notes if n.startswith("no spec given"))
+    sizes = "-".join(map(str, spec.sizes))
+    if "read the network from the workbook's formulas" not in note:  # Mazur's 2-2-2: the assignment's own
+        assert note.startswith(f"no spec given: assumed the assignment's network, {sizes} sigmoid"), note
+        return
+    each = [layer.activation for layer in spec.layers[1:]]
+    activations = each[0] if len(set(each)) == 1 else "/".join(each)
+    assert f"formulas, {sizes} {activations}, " in note, note
+    assert f", loss {spec.loss}, η = {spec.learning_rate:g}, " in note, note
+    biased = any(b is not None for b in spec.biases)
+    assert (", no biases," not in note) == biased, note
+    assert ("frozen biases" in note) == (biased and not spec.train_biases), note
+    if spec.batch_size == len(spec.data) > 1:  # the first update's batch: every sample, summed or averaged
+        assert f"{len(spec.data)} samples, their losses {'summed' if spec.reduction == 'sum' else 'averaged'}" in note
+
+
+def test_sheetprops_own_workbook_of_every_preset_is_read_without_a_spec(tmp_path):
+    """The worked example `generate` writes (its Training sheet recomputing the forward pass from
+    copies of the weights) is read as the preset's network and earns full marks without --spec."""
+    from sheetprop.model.spec import load_spec, preset_names
+    from sheetprop.writing.workbook import write_workbook
+
+    for name in preset_names():
+        path = tmp_path / f"{name}.xlsx"
+        write_workbook(load_spec(name), path)
+        report = grade_file(path, None)
+        assert report.score == report.max_score > 0, (name, [(i.name, i.status) for i in report.items
+                                                             if i.points < i.max_points][:5])
+        assert not [t for t in report.training if t["status"] != "correct"], (name, report.training)
+
+
 @pytest.mark.parametrize("cid", sorted(RUNS))
 def test_the_training_run_is_checked_update_by_update(graded, cid):
     g = graded(cid)

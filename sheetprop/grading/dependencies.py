@@ -259,6 +259,11 @@ class Sources:
         """The stop cells and typed numbers that `cell`'s formula uses, through every other formula."""
         return frozenset(self.cells(self.mask(cell)))
 
+    @property
+    def known(self):
+        """`mask` when already worked out (the memo's own lookup, for a caller's inner loop), else None."""
+        return self._memo.get
+
     def mask(self, cell: Ref) -> int:
         """`of(cell)` as a bit set (`bit`)."""
         memo = self._memo

@@ -43,8 +43,9 @@ def infer_spec(book: StudentBook, deps: Dependencies, values: Mapping, table: Ta
             spec = shown_network
         else:
             template = load_spec(shape)
-            if read is not None and (read[0].sizes[0], read[0].sizes[-1]) != (template.sizes[0], template.sizes[-1]):
-                continue  # the formulas show other inputs or outputs than the assignment's
+            if read is not None and read[2] and (read[0].sizes[0], read[0].sizes[-1]) != (template.sizes[0],
+                                                                                           template.sizes[-1]):
+                continue  # the formulas show all of a network with other inputs or outputs than the assignment's
             sol = R.solve(template)
             found = locate_structure(book, sol, deps, values, {}, table)
             given = {name: v for name, cell in found.items() if sol.graph[name].given
@@ -74,10 +75,16 @@ def infer_spec(book: StudentBook, deps: Dependencies, values: Mapping, table: Ta
     biases = "with biases" if any(b is not None for b in spec.biases) else "no biases"
     if shape is None and read is not None:
         where = "; ".join(f"{what} from {cell}" for what, cell in read[1].items())
-        activations = "/".join(dict.fromkeys(layer.activation for layer in spec.layers[1:]))
+        each = [layer.activation for layer in spec.layers[1:]]
+        activations = each[0] if len(set(each)) == 1 else "/".join(each)  # per layer when they differ
+        if biases == "with biases" and not spec.train_biases:
+            biases = "with frozen biases"
+        samples = f"{len(spec.data)} sample{'s' if len(spec.data) > 1 else ''}"
+        if len(spec.data) > 1:
+            samples += f", their losses {'summed' if spec.reduction == 'sum' else 'averaged'}"
         text = (f"no spec given: read the network from the workbook's formulas, {'-'.join(map(str, spec.sizes))} "
-                f"{activations}, {biases}, loss {spec.loss}, η = {spec.learning_rate:g}, {len(spec.data)} "
-                f"sample{'s' if len(spec.data) > 1 else ''} ({where}); given values: {givens or 'none found'}")
+                f"{activations}, {biases}, loss {spec.loss}, η = {spec.learning_rate:g}, {samples} ({where}); "
+                f"given values: {givens or 'none found'}")
     else:
         text = (f"no spec given: assumed the assignment's network, {'-'.join(map(str, spec.sizes))} sigmoid, "
                 f"{biases}, loss ½Σ(t − o)²; given values read from the workbook: {givens or 'none found'}")
@@ -87,8 +94,9 @@ def infer_spec(book: StudentBook, deps: Dependencies, values: Mapping, table: Ta
     return replace(spec, name="the workbook's own network", source="the workbook"), text
 
 
-def _read(book: StudentBook, deps: Dependencies, values: Mapping) -> tuple[Spec, dict[str, Ref]] | None:
-    """The network the formulas show (`sheetprop.grading.shape`), validated; None when none is read."""
+def _read(book: StudentBook, deps: Dependencies, values: Mapping) -> tuple[Spec, dict[str, Ref], bool] | None:
+    """The network the formulas show (`sheetprop.grading.shape`), validated, where it was read and
+    whether all of it was; None when none is read."""
     from sheetprop.grading.shape import read_spec
     from sheetprop.model.network import SpecError
     from sheetprop.model.validate import validate
@@ -96,9 +104,9 @@ def _read(book: StudentBook, deps: Dependencies, values: Mapping) -> tuple[Spec,
     found = read_spec(book, deps, values)
     if found is None:
         return None
-    raw, where = found
+    raw, where, whole = found
     try:
-        return validate({"name": "the workbook's own network", **raw}, where="the workbook"), where
+        return validate({"name": "the workbook's own network", **raw}, where="the workbook"), where, whole
     except (SpecError, ValueError, ArithmeticError):
         return None
 

@@ -41,8 +41,10 @@ class Layer:
     activation: str | None = None
 
 
-def read_spec(book: StudentBook, deps: Dependencies, values: Mapping) -> tuple[dict, dict[str, Ref]] | None:
-    """(a spec for the validator, where its parts were read) or None when no net input is found."""
+def read_spec(book: StudentBook, deps: Dependencies, values: Mapping) -> tuple[dict, dict[str, Ref], bool] | None:
+    """(a spec for the validator, where its parts were read, whether the whole network was read) or
+    None when no net input is found. A neuron whose net input is typed in, not computed, hides from
+    the read: the layer above then uses an output more than were read, and the network is partial."""
     value = _reader(book, values)
 
     def leaf(cell: Ref) -> bool:
@@ -62,6 +64,7 @@ def read_spec(book: StudentBook, deps: Dependencies, values: Mapping) -> tuple[d
     stepped = stepped_from(deps)
     trained = stepped.__contains__ if any(w in stepped for row in layer.weights for w in row) else None
     layers = [layer]
+    hidden = False
     while len(layers) < MAX_LAYERS:
         _activation(layers[-1], deps, value)
         if not layers[-1].outs:
@@ -71,6 +74,7 @@ def read_spec(book: StudentBook, deps: Dependencies, values: Mapping) -> tuple[d
         if layers[-1].outs != layers[-1].nets:  # a neuron of the next layer fed the net inputs (a slip)
             nxt = _joined(nxt, _next_layer(layers[-1].nets, deps, leaf, unit, trained))
         if nxt is None:
+            hidden = _wider(layers[-1].outs, deps, leaf)  # a layer above uses more outputs than were read
             break
         layers.append(nxt)
     last = layers[-1]
@@ -111,7 +115,7 @@ def read_spec(book: StudentBook, deps: Dependencies, values: Mapping) -> tuple[d
     if targets:
         where["targets"] = targets[0]
     where["first net input"] = layer.nets[0]
-    return spec, where
+    return spec, where, not hidden
 
 
 def _reader(book: StudentBook, values: Mapping):
@@ -332,6 +336,18 @@ def _partners(outs: list[Ref], pairs: list[frozenset[Ref]], leaf) -> list[Ref] |
     missing = [o for o in outs if o not in found]
     found.update(zip(missing, spare))
     return [found[o] for o in outs]
+
+
+def _wider(outs: list[Ref], deps: Dependencies, leaf) -> bool:
+    """Does a net input multiply each of `outs` and more outputs besides by given numbers?"""
+    for user in {u for o in outs for u in deps.users.get(o, ())}:
+        found = _products(deps, user)
+        if found is None or len(found[0]) <= len(outs):
+            continue
+        if all(len(p) == 2 and any(leaf(c) for c in p) for p in found[0]) \
+                and all(sum(o in p for p in found[0]) == 1 for o in outs):
+            return True
+    return False
 
 
 def _joined(layer: Layer | None, slipped: Layer | None) -> Layer | None:

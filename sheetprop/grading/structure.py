@@ -50,6 +50,7 @@ class Context:
     candidates: list[Ref] | None = None  # the formula cells a computed quantity may be in, in order
     forms: dict[str, Form] = field(default_factory=dict)  # quantities written in another form than the spec's
     closures: dict[str, set[str]] = field(default_factory=dict)  # what each rule is made of (`_closure`)
+    _numbers: dict[Ref, float | None] = field(default_factory=dict)  # `value`, once per cell
 
     def place(self, name: str, cell: Ref) -> None:
         """`name` is at `cell`."""
@@ -67,8 +68,13 @@ class Context:
         return self.sol.own_values(student)
 
     def value(self, cell: Ref) -> float | None:
-        raw = self.book.cells.get(cell)
-        return number(self.values.get(cell.key) if isinstance(raw, Formula) else raw)
+        """The number the cell shows (its formula's value, as the engine computed it), else None."""
+        try:
+            return self._numbers[cell]
+        except KeyError:
+            raw = self.book.cells.get(cell)
+            found = self._numbers[cell] = number(self.values.get(cell.key) if isinstance(raw, Formula) else raw)
+            return found
 
 
 def locate_structure(book: StudentBook, sol: R.Solution, deps: Dependencies, values, found: dict[str, Ref],
@@ -224,11 +230,13 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
     outside_rule = ctx.sources.stop_mask & ~bits(ctx.found[n] for n in _closure(ctx, q) if n in ctx.found)
     best: tuple[float, Ref, Form] | None = None
     right_cells: set[Ref] = set()  # candidates that fit the rule and give its value
-    mask, labels = ctx.sources.mask, ctx.labels
+    mask, labels, known = ctx.sources.mask, ctx.labels, ctx.sources.known
     for cell in ctx.candidates:
         if cell in stop:
             continue
-        sources = mask(cell)
+        sources = known(cell)
+        if sources is None:
+            sources = mask(cell)
         if not sources & wanted:
             continue  # uses none of the rule's inputs
         labelled = labels.get(cell, ("",))[0] == q.name
