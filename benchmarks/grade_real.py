@@ -1,13 +1,15 @@
 """Grade folders of real students' workbooks and, given manifests of their truth, measure the grader.
 
     python benchmarks/grade_real.py ../shared/students ../shared/wild [--no-spec] [--engine ironcalc]
-                                    [--details]
+                                    [--details] [--repeat 3]
 
 Each workbook is graded as `sheetprop check` grades it, each in a process of its own. With a
 manifest in the folder (`manifest.json`: a list of {file, spec, truth, training, …}) the
 measures are printed per folder: quantities the student shows found at the right cell, status
 right, real mistakes flagged incorrect, right cells called incorrect, all-correct workbooks
-given full marks, training tables checked, and the time per file with the slowest. By default
+given full marks, training tables checked, and the time per file with the slowest (the best of
+`--repeat` runs, each in a fresh child as `sheetprop check FILE` grades it, beside the best time
+of the engine alone recomputing the same file in a child: the baseline of the ratio). By default
 each file is graded against the spec its manifest entry describes (the course assignment's
 network with the student's given values, or a spec in sheetprop's own format); with --no-spec
 the grader reads the network and its given values from the workbook, as `sheetprop check`
@@ -23,8 +25,10 @@ import sys
 import time
 from pathlib import Path
 
+from sheetprop.engines import evaluate
 from sheetprop.grading.batch import grade_files
 from sheetprop.grading.grade import GradeOptions
+from sheetprop.isolate import Job
 from sheetprop.limits import CHECK_MAX_MEMORY, CHECK_TIMEOUT
 from sheetprop.model.spec import validate
 
@@ -100,6 +104,7 @@ def main() -> None:
     parser.add_argument("--no-spec", action="store_true", help="let the grader read the network from each workbook")
     parser.add_argument("--engine", default="ironcalc")
     parser.add_argument("--details", action="store_true", help="list every quantity the grader got wrong")
+    parser.add_argument("--repeat", type=int, default=3, help="time each file this many times, keep the best")
     args = parser.parse_args()
     options = GradeOptions(engine=args.engine, timeout=CHECK_TIMEOUT, max_memory=CHECK_MAX_MEMORY)
     everything: dict[str, float] = {}
@@ -107,20 +112,31 @@ def main() -> None:
         manifest = folder / "manifest.json"
         entries = json.loads(manifest.read_text()) if manifest.is_file() else [
             {"file": p.name} for p in sorted(folder.glob("*.xlsx"))]
-        reports, seconds = {}, {}
+        reports, seconds, engine_seconds = {}, {}, {}
         for entry in entries:  # one at a time, so that each file's time is its own
             spec = None if args.no_spec or "spec" not in entry else spec_of(entry)
-            began = time.perf_counter()
-            report, = grade_files([folder / entry["file"]], spec, options, jobs=1)
-            seconds[entry["file"]] = everything[f"{folder.name}/{entry['file']}"] = time.perf_counter() - began
+            path = folder / entry["file"]
+            times, engine_times = [], []
+            for _ in range(max(1, args.repeat)):
+                began = time.perf_counter()
+                report, = grade_files([path], spec, options, jobs=1)
+                times.append(time.perf_counter() - began)
+                began = time.perf_counter()
+                Job(evaluate, path, args.engine, timeout=CHECK_TIMEOUT, max_memory=CHECK_MAX_MEMORY).result()
+                engine_times.append(time.perf_counter() - began)
+            seconds[entry["file"]] = everything[f"{folder.name}/{entry['file']}"] = min(times)
+            engine_seconds[entry["file"]] = min(engine_times)
             reports[entry["file"]] = report
         print(f"== {folder} ({len(entries)} files)")
         for name, report in reports.items():
-            print(f"{name:<28} {report.score:g}/{report.max_score:g}  {seconds[name]:5.2f} s"
+            print(f"{name:<28} {report.score:g}/{report.max_score:g}  {seconds[name]:5.2f} s "
+                  f"({seconds[name] / engine_seconds[name]:.1f}× the engine alone)"
                   + (f"  error: {report.error}" if report.error else ""))
         slowest = max(seconds, key=seconds.__getitem__)
+        ratios = [seconds[name] / engine_seconds[name] for name in seconds]
         print(f"time: {sum(seconds.values()):.1f} s for {len(entries)} files; median "
-              f"{statistics.median(seconds.values()):.2f} s, slowest {seconds[slowest]:.2f} s ({slowest})")
+              f"{statistics.median(seconds.values()):.2f} s, slowest {seconds[slowest]:.2f} s ({slowest}); "
+              f"grading takes {statistics.median(ratios):.1f}× (median) the engine's own recalculation")
         if all("truth" in e for e in entries):
             m = measure(entries, reports, args.details)
             pct = lambda a, b: f"{100 * a / b:.1f}%" if b else "-"  # noqa: E731

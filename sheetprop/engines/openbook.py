@@ -230,7 +230,7 @@ def load(path: str | Path, *, read_only: bool = True, data_only: bool = False,
             from None
 
 
-def sheet_cells(ws, moved: bool = True):
+def sheet_cells(ws, moved: bool = True, cached: bool = False):
     """Every cell a read-only sheet's XML holds, in file order: dicts with row, column, value, data_type.
 
     Unlike `ws.iter_rows()`, no empty cell is made up: openpyxl pads each row to the
@@ -242,14 +242,17 @@ def sheet_cells(ws, moved: bool = True):
     to its own place; `moved=False` gives it the first cell's text as it is, skipping
     openpyxl's Translator, which costs more than the rest of the read (for the screen: where
     a formula sits changes nothing it looks at).
+
+    `cached=True` adds, to each formula cell, "cached": the result the file stores for it (what
+    `data_only=True` reads), from the same pass over the XML.
     """
     from openpyxl.worksheet._reader import WorkSheetParser
 
     book = ws.parent
+    kind = _with_cached_parser() if cached else WorkSheetParser if moved else _unmoved_parser()
     with ws._get_source() as source:
-        parser = (WorkSheetParser if moved else _unmoved_parser())(
-            source, ws._shared_strings, data_only=book.data_only, epoch=book.epoch, date_formats=set(),
-            timedelta_formats=set())
+        parser = kind(source, ws._shared_strings, data_only=book.data_only, epoch=book.epoch, date_formats=set(),
+                      timedelta_formats=set())
         for _, row in parser.parse():
             yield from row
 
@@ -270,6 +273,26 @@ def _unmoved_parser():
             return self.shared_formulae.get(index, text)
 
     return UnmovedSharedFormulas
+
+
+@functools.lru_cache(maxsize=None)
+def _with_cached_parser():
+    """openpyxl's sheet parser, also giving each formula cell the result stored for it: the cell
+    parsed again as `data_only` reads it (openpyxl's own casting of numbers, strings, booleans)."""
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    class WithCachedResults(WorkSheetParser):
+        def parse_cell(self, element):
+            cell = super().parse_cell(element)
+            if cell["data_type"] == "f" and not self.data_only:
+                self.data_only = True
+                try:
+                    cell["cached"] = super().parse_cell(element)["value"]
+                finally:
+                    self.data_only = False
+            return cell
+
+    return WithCachedResults
 
 
 def first_line(exc: BaseException) -> str:

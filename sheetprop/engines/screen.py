@@ -31,6 +31,7 @@ quoted sheet names) is also searched for a listed function followed by a bracket
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections import deque
 from dataclasses import dataclass
@@ -218,7 +219,8 @@ _NOT_PLAIN = re.compile(r"""['"\[\]|#{}@]""")
 _CONTEXT = re.compile(r"([A-Za-z_][\w.]*)\($")
 
 
-def plain_ranges(formula: str) -> list[tuple[tuple[int, int, int, int], str]] | None:
+@functools.lru_cache(maxsize=1024)  # the screen and the guard ask of the same formula in turn
+def plain_ranges(formula: str) -> tuple[tuple[tuple[int, int, int, int], str], ...] | None:
     """(rectangle, the function it is the first argument of, or "?") of every range of a formula
     that holds nothing else the screen looks at (no quote, string, bracket, `#`, `|`, `@`, no
     range between names or calls), found without the tokenizer; None for any other formula."""
@@ -231,7 +233,7 @@ def plain_ranges(formula: str) -> list[tuple[tuple[int, int, int, int], str]] | 
             return None
         context = _CONTEXT.search(formula, 0, match.start())
         found.append((box, context.group(1).upper() if context and context.end() == match.start() else "?"))
-    return found if formula.count(":") == len(found) else None
+    return tuple(found) if formula.count(":") == len(found) else None
 
 
 def _fast_problem(formula: str, reach: Reach) -> bool | None:
@@ -400,6 +402,7 @@ def _names_area(ref: str, names: Mapping[str, str], context: str) -> int | None:
     return _area(box, STRICT, context)  # the engine never clips a range between names: it counts in full
 
 
+@functools.lru_cache(maxsize=65536)  # the same references recur down a column
 def rectangle(ref: str) -> tuple[int, int, int, int] | None:
     """(first row, first column, last row, last column), 1-based, of `A1`, `A1:C3`, `A:C` or `1:3`."""
     from xlsxwriter.utility import xl_cell_to_rowcol  # type: ignore[import-untyped]

@@ -59,7 +59,11 @@ def infer_spec(book: StudentBook, deps: Dependencies, values: Mapping, table: Ta
             spec = template
             overflow.add(shape)
             sol = R.solve(spec)
-        found = locate_structure(book, sol, deps, values, {}, table)
+        if shown_network is not None and shown_network is not shown_networks[0] and best is not None \
+                and best[3] is None:
+            found = best[2]  # the same network but for its reduction: the same cells, other values expected
+        else:
+            found = locate_structure(book, sol, deps, values, {}, table)
         student = {name: v for name, cell in found.items() if (v := _number(book, values, cell)) is not None}
         shown = [name for name in found if not sol.graph[name].given]
         right = sum(1 for name in shown if name in student and abs(student[name] - sol.values[name]) <= 1e-9 * max(

@@ -11,22 +11,35 @@ in); a parameter is trained when a formula steps from it by η.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 from sheetprop.cells import Ref
 from sheetprop.grading.dependencies import Dependencies
 from sheetprop.model import ops
 
 
-def stepped_from(deps: Dependencies) -> set[Ref]:
-    """Cells an update formula steps from: `w − η·g` has w alone with a coefficient of 1 beside other terms."""
-    found = set()
-    for cell in deps.precedents:
-        terms = deps.terms(cell) if len(deps.precedents[cell]) >= 2 else None
-        if terms and len(terms) >= 2:
-            alone = [t.cells[0] for t in terms if t.plain and len(t.cells) == 1 and t.coef == 1]
-            if len(alone) == 1 and any(len(t.cells) >= 2 for t in terms):
-                found.add(alone[0])
-    return found
+class SteppedFrom:
+    """The cells an update formula steps from (`w − η·g`: w alone, with a coefficient of 1, beside
+    other terms), asked of one cell at a time (`cell in stepped`): only its users are read."""
+
+    def __init__(self, deps: Dependencies):
+        self.deps = deps
+        self._known: dict[Ref, bool] = {}
+
+    def __contains__(self, cell: object) -> bool:
+        if not isinstance(cell, Ref):
+            return False
+        known = self._known.get(cell)
+        if known is None:
+            known = self._known[cell] = any(self._steps(user, cell) for user in self.deps.users.get(cell, ()))
+        return known
+
+    def _steps(self, user: Ref, cell: Ref) -> bool:
+        terms = self.deps.terms(user) if len(self.deps.precedents.get(user, ())) >= 2 else None
+        if not terms or len(terms) < 2:
+            return False
+        alone = [t.cells[0] for t in terms if t.plain and len(t.cells) == 1 and t.coef == 1]
+        return alone == [cell] and any(len(t.cells) >= 2 for t in terms)
 
 
 def read_loss(outs: list[Ref], deps: Dependencies, value) -> tuple[list[Ref], list[str], list[str]]:
@@ -72,8 +85,21 @@ def voted_loss(terms: list[str], gradients: list[str]) -> str | None:
 
 
 def read_reduction(outputs: list[list[Ref]], targets: list[list[Ref]], loss: ops.Loss, deps: Dependencies,
-               value) -> str:
-    """"sum" when a cell adds the samples' losses up, else "mean" (a cell averaging them, or none)."""
+               value, weights: Sequence[Ref] = ()) -> str:
+    """How the samples' gradients are combined: what an update's step does with one cell per sample
+    (`=w − η·Y18`, Y18 adding or averaging Y14:Y17), else what a cell does with the samples' losses;
+    "mean" when nothing tells."""
+    for w in weights:
+        for user in deps.users.get(w, ()):
+            for term in deps.terms(user) or []:
+                for step in term.cells:
+                    parts = [value(c) for c in deps.precedents.get(step, ()) if c != w]
+                    if step == w or len(parts) != len(outputs) or not parts:
+                        continue
+                    if close(value(step), sum(parts)) and not close(sum(parts), sum(parts) / len(parts)):
+                        return "sum"
+                    if close(value(step), sum(parts) / len(parts)):
+                        return "mean"
     try:
         terms = [loss.term(value(t), value(o), len(outs)) for outs, ts in zip(outputs, targets) if len(ts) == len(outs)
                  for o, t in zip(outs, ts)]

@@ -95,15 +95,18 @@ def _read_book(path: str | Path, max_uncompressed: int, max_cells: int) -> Stude
         book.sheets = list(wb.sheetnames)
         for ws in wb.worksheets:
             box = Extent(ws.title)
-            for cell in sheet_cells(ws):
+            for cell in sheet_cells(ws, cached=True):
                 value = cell["value"]
                 count.add(ws.title, value is not None)
                 if value is None:
                     continue  # formatting only: it costs the reading, not the limit
                 box.add(cell["row"], cell["column"])
+                key = Ref.at(ws.title, cell["row"], cell["column"])
                 if cell["data_type"] == "f":
                     value = _formula(value)
-                book.cells[Ref.at(ws.title, cell["row"], cell["column"])] = value
+                    if cell.get("cached") is not None:
+                        book.cached[key] = cell["cached"]
+                book.cells[key] = value
             box.check(path, count.limit * SPREAD)
             for name, dn in getattr(ws, "defined_names", {}).items():
                 book.names.setdefault(name.lower(), dn.attr_text or "")
@@ -111,17 +114,6 @@ def _read_book(path: str | Path, max_uncompressed: int, max_cells: int) -> Stude
             book.names[name.lower()] = dn.attr_text or ""  # workbook scope wins over sheet scope
     finally:
         wb.close()
-    formulas = {k for k, v in book.cells.items() if isinstance(v, Formula)}
-    if formulas:
-        wb = load(path, read_only=True, data_only=True, checked=True)
-        try:
-            for ws in wb.worksheets:
-                for cell in sheet_cells(ws):
-                    key = Ref.at(ws.title, cell["row"], cell["column"])
-                    if key in formulas and cell["value"] is not None:
-                        book.cached[key] = cell["value"]
-        finally:
-            wb.close()
     return book
 
 

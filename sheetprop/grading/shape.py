@@ -23,8 +23,16 @@ from typing import Mapping
 
 from sheetprop.cells import Ref
 from sheetprop.grading.dependencies import Dependencies
-from sheetprop.grading.objective import close, place, read_learning_rate, read_loss, read_reduction, stepped_from, updated, \
-    voted_loss
+from sheetprop.grading.objective import (
+    SteppedFrom,
+    close,
+    place,
+    read_learning_rate,
+    read_loss,
+    read_reduction,
+    updated,
+    voted_loss,
+)
 from sheetprop.grading.readbook import Formula, StudentBook, number
 from sheetprop.model import ops
 
@@ -50,7 +58,8 @@ def read_spec(book: StudentBook, deps: Dependencies, values: Mapping) -> tuple[d
     def leaf(cell: Ref) -> bool:
         return _leaf(book, deps, cell)
 
-    first = _first_layer(book, deps, value)
+    stepped = SteppedFrom(deps)
+    first = _first_layer(book, deps, value, stepped)
     if first is None:
         return None
     inputs, layer, samples = first
@@ -61,7 +70,6 @@ def read_spec(book: StudentBook, deps: Dependencies, values: Mapping) -> tuple[d
         inputs = [samples[0]]
         layer.biases = [row[index] for row in layer.weights]
         layer.weights = [row[:index] + row[index + 1:] for row in layer.weights]
-    stepped = stepped_from(deps)
     trained = stepped.__contains__ if any(w in stepped for row in layer.weights for w in row) else None
     layers = [layer]
     hidden = False
@@ -105,7 +113,8 @@ def read_spec(book: StudentBook, deps: Dependencies, values: Mapping) -> tuple[d
         "batch": "full",
     }
     if len(samples) > 1 and loss:
-        spec["reduction"] = read_reduction(outputs, per_sample, ops.LOSSES[loss], deps, value)
+        spec["reduction"] = read_reduction(outputs, per_sample, ops.LOSSES[loss], deps, value,
+                                           [w for l in layers for row in l.weights for w in row])
     biases = {b for l in layers for b in l.biases if b is not None}
     if eta and biases and not any(updated(b, eta, deps) for b in biases) \
             and any(updated(w, eta, deps) for l in layers for row in l.weights for w in row):
@@ -168,7 +177,8 @@ def _bias_input(book: StudentBook, layer: Layer, samples: list[list[Ref]], deps:
     return None
 
 
-def _first_layer(book: StudentBook, deps: Dependencies, value) -> tuple[list[list[Ref]], Layer, list[list[Ref]]] | None:
+def _first_layer(book: StudentBook, deps: Dependencies, value,
+                 updated: SteppedFrom) -> tuple[list[list[Ref]], Layer, list[list[Ref]]] | None:
     """The first sample's inputs, the first layer, and every sample's inputs."""
     shapes: dict[Ref, tuple[list[frozenset[Ref]], list[Ref]]] = {}
     for cell, precedents in deps.precedents.items():
@@ -180,7 +190,6 @@ def _first_layer(book: StudentBook, deps: Dependencies, value) -> tuple[list[lis
                 shapes[cell] = found
     if not shapes:
         return None
-    updated = stepped_from(deps)
     # inputs: the side of each product that is not a weight (a weight is stepped from by an update,
     # or shared by the net inputs of several samples)
     sides: dict[Ref, tuple[list[Ref], list[Ref]]] = {}

@@ -33,6 +33,7 @@ from sheetprop.model import reference as R
 from sheetprop.model.graph import Quantity
 
 MAX_CANDIDATES = 1500  # formula cells considered outside a table, the nearest to the given values
+CANDIDATES_PER_QUANTITY = 6  # and at most this many per quantity of the network (the first update's cells, and some)
 
 
 @dataclass
@@ -87,7 +88,17 @@ def locate_structure(book: StudentBook, sol: R.Solution, deps: Dependencies, val
 def locate_with_labels(book: StudentBook, sol: R.Solution, deps: Dependencies, values, found: dict[str, Ref],
                        table: Table | None = None) -> dict[str, tuple[Ref, str, Form]]:
     """As `locate_structure`, with how each was found ("structure", or "structure, label 'h1' at
-    Sheet1!J48" when its label agrees) and the form it is written in (`sheetprop.grading.conventions`)."""
+    Sheet1!J48" when its label agrees) and the form it is written in (`sheetprop.grading.conventions`).
+    The same question of the same book (no spec: the network inferred, then graded) is answered once."""
+    names = sol.graph.names
+    key = (tuple(names), tuple(sol.values.get(n) for n in names), frozenset(found.items()), id(table), id(values))
+    if key not in deps.located:
+        deps.located[key] = _locate_with_labels(book, sol, deps, values, found, table)
+    return dict(deps.located[key])
+
+
+def _locate_with_labels(book: StudentBook, sol: R.Solution, deps: Dependencies, values, found: dict[str, Ref],
+                        table: Table | None = None) -> dict[str, tuple[Ref, str, Form]]:
     ctx = Context(book, deps, values, sol, _labels(book, sol, table), dict(found), table)
     before = set(ctx.found)
     ctx.sources = Sources(deps, ctx.found.values())
@@ -325,11 +336,12 @@ def _candidates(ctx: Context) -> list[Ref]:
         return [Ref(table.sheet, table.first, col) for col in table.columns
                 if col not in table.params and ctx.deps.is_formula(Ref(table.sheet, table.first, col))]
     cells = list(ctx.deps.precedents)
-    if len(cells) > MAX_CANDIDATES:  # a large book: only the formulas near what was found
+    limit = min(MAX_CANDIDATES, max(400, CANDIDATES_PER_QUANTITY * len(ctx.sol.graph.names)))
+    if len(cells) > limit:  # a large book: only the formulas near what was found
         anchors = list(ctx.found.values())
         cells.sort(key=lambda c: min((abs(c.row - a.row) + abs(c.col - a.col) + (0 if c.sheet == a.sheet else 10**6)
                                       for a in anchors), default=0))
-        cells = cells[:MAX_CANDIDATES]
+        cells = cells[:limit]
     return cells
 
 
