@@ -23,9 +23,7 @@ import openpyxl
 
 from sheetprop.grading.grade import GradeOptions, grade_file
 from sheetprop.model import graph as G
-from sheetprop.model import reference as R
 from sheetprop.model.spec import load_spec
-from sheetprop.writing import layout as L
 from sheetprop.writing.workbook import write_workbook
 
 MISTAKES = [

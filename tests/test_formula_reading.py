@@ -114,3 +114,59 @@ def test_shared_sources_follow_new_stops(dynamic_book):
     for stop in itertools.permutations([cell("B14"), cell("J15")]):
         fresh = Sources(deps, stop)
         assert fresh.of(cell("L15")) == deps.sources(cell("L15"), set(stop))
+
+
+# ---------------------------------------------------------------- what real files hold (issue 19, item 6)
+
+
+def _prefixed(source, target, style: bytes = b' s="999"') -> None:
+    """`source` rewritten as some other tools write SpreadsheetML: every element of the main namespace
+    with a prefix (`<x:c>`), and each cell's style an index the file's styles do not have."""
+    import re
+    import zipfile
+
+    main = b"http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.startswith("xl/worksheets/sheet") or item.filename == "xl/workbook.xml":
+                data = data.replace(b'xmlns="' + main + b'"', b'xmlns:x="' + main + b'"')
+                data = re.sub(rb"<(/?)([A-Za-z]\w*)([ >/])", rb"<\1x:\2\3", data)
+                data = re.sub(rb' s="\d+"', style, data)
+            zout.writestr(item, data)
+
+
+def test_prefixed_spreadsheetml_with_styles_out_of_range_is_read_and_graded(tmp_path):
+    from sheetprop.grading.grade import grade_file
+    from sheetprop.model.spec import load_spec
+    from sheetprop.writing.workbook import write_workbook
+
+    source, odd = tmp_path / "plain.xlsx", tmp_path / "prefixed.xlsx"
+    write_workbook(load_spec("mazur-nobias"), source)
+    _prefixed(source, odd)
+    assert b"<x:c " in __import__("zipfile").ZipFile(odd).read("xl/worksheets/sheet1.xml")
+    plain, prefixed = read_book(source), read_book(odd)
+    assert prefixed.cells == plain.cells and prefixed.names == plain.names and prefixed.cached == plain.cached
+    report = grade_file(odd, load_spec("mazur-nobias"))
+    assert report.error is None and report.all_right and report.score == report.max_score == 39
+
+
+def test_numbers_stored_as_text_that_formulas_use_count_as_numbers(tmp_path):
+    """A given weight typed as text ("0.15", as a CSV import leaves it): the formulas use it as the
+    number it shows, and so does the grader; it is the given value, found and right."""
+    from sheetprop.grading.grade import grade_file
+    from sheetprop.model.spec import load_spec
+    from sheetprop.writing.workbook import write_workbook
+
+    path = tmp_path / "text.xlsx"
+    write_workbook(load_spec("mazur-nobias"), path)
+    book = openpyxl.load_workbook(path)
+    cell = book.defined_names["w_1"].attr_text.split("!")[1].replace("$", "")
+    book["Network"][cell].value = " 0.15"
+    book["Network"][cell].data_type = "s"
+    book.save(path)
+    assert read_book(path).cells[Ref.parse(f"Network!{cell}")] == " 0.15"
+    report = grade_file(path, load_spec("mazur-nobias"))
+    items = {i.name: i for i in report.items}
+    assert items["w_1"].status == "correct" and items["w_1"].got == pytest.approx(0.15)
+    assert items["net_h1"].status == "correct" and report.score == report.max_score
