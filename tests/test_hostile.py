@@ -1256,3 +1256,17 @@ def test_absurd_limits_are_usage_errors_in_every_command(good, tmp_path, command
     assert result.exit_code == 2 and len(result.output.splitlines()) == 1, result.output
     assert result.output.startswith(f"Error: Invalid value for '{option}': '{value}' {says}")
     assert not (tmp_path / "ag.zip").exists()
+
+
+def test_a_start_refused_by_the_limit_on_processes_is_tried_again_through_the_same_link(tmp_path):
+    """A file whose name is not UTF-8 is graded through a link in the scratch folder; when the
+    first start is refused (ulimit -u) the next start makes no second link (nor fails on the first)."""
+    from sheetprop.grading.batch import _readable
+
+    odd = Path(os.fsdecode(bytes(tmp_path) + b"/M\x81ller.xlsx"))
+    odd.write_bytes(b"PK")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    first = _readable(odd, str(scratch), 3)
+    assert _readable(odd, str(scratch), 3) == first and os.path.samefile(first, odd)
+    assert os.listdir(scratch) == [Path(first).name]

@@ -285,11 +285,11 @@ def _with_cached_parser():
         def parse_cell(self, element):
             cell = super().parse_cell(element)
             if cell["data_type"] == "f" and not self.data_only:
-                self.data_only = True
+                counter, self.data_only = self.col_counter, True  # a cell without `r` counts its column once
                 try:
                     cell["cached"] = super().parse_cell(element)["value"]
                 finally:
-                    self.data_only = False
+                    self.data_only, self.col_counter = False, counter
             return cell
 
     return WithCachedResults

@@ -264,9 +264,12 @@ def _input_sets(ctx: Context, shapes: dict, n: int, m: int) -> list[tuple[Ref, .
         others = {b for p in pairs_a for x in p for b in by_cell[x] if b != a}
         for b in others:
             common = frozenset(x for p in pairs_a for x in p) & frozenset(x for p in shapes[b][0] for x in p)
-            if len(common) == n and all(len(p & common) == 1 for p in pairs_a) \
-                    and all(len(p & common) == 1 for p in shapes[b][0] if len(p & common)):
-                counts[common] = counts.get(common, 0) + 1
+            # the biases as weights on a constant-1 input: the inputs are the rest (each 1 tried as it)
+            sets = [common - {c} for c in common if ctx.value(c) == 1] if len(common) == n + 1 else [common]
+            for xs in sets:
+                if len(xs) == n and all(len(p & xs) <= 1 for p in pairs_a) and sum(len(p & xs) for p in pairs_a) == n \
+                        and all(len(p & xs) == 1 for p in shapes[b][0] if len(p & xs)):
+                    counts[xs] = counts.get(xs, 0) + 1
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], min(_position(c) for c in kv[0])))
     return [tuple(sorted(s, key=_position)) for s, _ in ordered][:16]
 

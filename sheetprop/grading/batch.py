@@ -103,7 +103,8 @@ def _readable(path, scratch: str, index: int) -> str | Path:
     except UnicodeEncodeError:
         suffix = Path(path).suffix
         link = Path(scratch) / f"file-{index + 1}{suffix if suffix[1:].isascii() and suffix[1:].isalnum() else ''}"
-        os.symlink(os.path.abspath(os.fsencode(path)), os.fsencode(link))
+        if not os.path.lexists(os.fsencode(link)):  # made once: a start the limit on processes refused comes again
+            os.symlink(os.path.abspath(os.fsencode(path)), os.fsencode(link))
         return link
 
 

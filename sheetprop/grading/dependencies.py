@@ -46,7 +46,7 @@ class Dependencies:
         calls: list[dynamic.Call] = []
         self.fetched: dict[tuple[Ref, int], list[Ref]] = {}  # (host, k) → the cells its k-th dynamic call fetches
         self._terms: dict[Ref, list | None] = {}
-        self.located: dict[tuple, dict] = {}  # `structure.locate_with_labels` of this book, once per question
+        self.located: dict[tuple, tuple] = {}  # `structure.locate_with_labels` of this book, once per question
         self._fetched_by_host: dict[Ref, dict[int, list[Ref]]] = {}
         for cell, raw in book.cells.items():
             if isinstance(raw, Formula):

@@ -63,10 +63,10 @@ def read_spec(book: StudentBook, deps: Dependencies, values: Mapping) -> tuple[d
     if first is None:
         return None
     inputs, layer, samples = first
-    one = _bias_input(book, layer, samples, deps, value)
-    if one is not None:  # a constant-1 input with its own weight: that weight is the neuron's bias
-        index = inputs[0].index(one)
-        samples = [[x for x in sample if x != one] for sample in samples]
+    index = _bias_input(book, layer, samples, deps, value)
+    one = None if index is None else samples[0][index]
+    if index is not None:  # a constant-1 input with its own weight: that weight is the neuron's bias
+        samples = [sample[:index] + sample[index + 1:] for sample in samples]
         inputs = [samples[0]]
         layer.biases = [row[index] for row in layer.weights]
         layer.weights = [row[:index] + row[index + 1:] for row in layer.weights]
@@ -77,10 +77,13 @@ def read_spec(book: StudentBook, deps: Dependencies, values: Mapping) -> tuple[d
         _activation(layers[-1], deps, value)
         if not layers[-1].outs:
             break
-        unit = one if one is not None else _unit(book, layers[-1].outs, deps, value)
-        nxt = _next_layer(layers[-1].outs, deps, leaf, unit, trained)
-        if layers[-1].outs != layers[-1].nets:  # a neuron of the next layer fed the net inputs (a slip)
-            nxt = _joined(nxt, _next_layer(layers[-1].nets, deps, leaf, unit, trained))
+        nxt = None
+        for unit in dict.fromkeys([one, _unit(book, layers[-1].outs, deps, value, stepped)]):  # x0, then h0
+            nxt = _next_layer(layers[-1].outs, deps, leaf, unit, trained)
+            if layers[-1].outs != layers[-1].nets:  # a neuron of the next layer fed the net inputs (a slip)
+                nxt = _joined(nxt, _next_layer(layers[-1].nets, deps, leaf, unit, trained))
+            if nxt is not None:
+                break
         if nxt is None:
             hidden = _wider(layers[-1].outs, deps, leaf)  # a layer above uses more outputs than were read
             break
@@ -89,7 +92,8 @@ def read_spec(book: StudentBook, deps: Dependencies, values: Mapping) -> tuple[d
     if not last.outs:
         return None
     targets, terms, gradients = read_loss(last.outs, deps, value)
-    eta = read_learning_rate([w for l in layers for row in l.weights for w in row], {x for sample in samples for x in sample}, deps, value)
+    every_weight = [w for l in layers for row in l.weights for w in row]
+    eta = read_learning_rate(every_weight, {x for sample in samples for x in sample}, deps, value)
     per_sample = [targets]
     outputs = [last.outs]
     for sample in samples[1:]:
@@ -113,11 +117,10 @@ def read_spec(book: StudentBook, deps: Dependencies, values: Mapping) -> tuple[d
         "batch": "full",
     }
     if len(samples) > 1 and loss:
-        spec["reduction"] = read_reduction(outputs, per_sample, ops.LOSSES[loss], deps, value,
-                                           [w for l in layers for row in l.weights for w in row])
+        spec["reduction"] = read_reduction(outputs, per_sample, ops.LOSSES[loss], deps, value, every_weight)
     biases = {b for l in layers for b in l.biases if b is not None}
     if eta and biases and not any(updated(b, eta, deps) for b in biases) \
-            and any(updated(w, eta, deps) for l in layers for row in l.weights for w in row):
+            and any(updated(w, eta, deps) for w in every_weight):
         spec["train_biases"] = False  # the weights are updated, the biases never: frozen
     if eta and eta[0] is not None:
         where["learning rate"] = eta[0]
@@ -147,6 +150,8 @@ def _products(deps: Dependencies, cell: Ref) -> tuple[list[frozenset[Ref]], list
         if not term.plain or term.coef != 1 or not 1 <= len(term.cells) <= 2:
             return None  # a typed number, a coefficient, a product of three: not a net input
         if len(term.cells) == 2:
+            if term.cells[0] == term.cells[1]:
+                return None  # a square (`=A1*A1`): no weight times an input
             pairs.append(frozenset(term.cells))
         else:
             lone.append(term.cells[0])
@@ -161,19 +166,23 @@ def _leaf(book: StudentBook, deps: Dependencies, cell: Ref) -> bool:
     return number(book.cells.get(origin)) is not None
 
 
-def _bias_input(book: StudentBook, layer: Layer, samples: list[list[Ref]], deps: Dependencies, value) -> Ref | None:
-    """The input that is the constant 1 of the biases (x0 = 1, each neuron's bias its weight): a 1
-    that every sample shares, or that a later layer's net inputs use too."""
-    for x in samples[0]:
-        if value(x) != 1:
+def _bias_input(book: StudentBook, layer: Layer, samples: list[list[Ref]], deps: Dependencies,
+                value) -> int | None:
+    """Which input is the constant 1 of the biases (x0 = 1, each neuron's bias its weight): an input
+    that is 1 in every sample, one cell that every sample shares or one that a later layer's net
+    inputs use too; never the only input."""
+    if len(samples[0]) < 2:
+        return None
+    for index, x in enumerate(samples[0]):
+        if any(len(sample) <= index or value(sample[index]) != 1 for sample in samples):
             continue
         if len(samples) > 1 and all(x in sample for sample in samples):
-            return x
+            return index
         for user in deps.users.get(x, ()):  # a later layer's net input: x beside a weight, outputs beside theirs
             found = _products(deps, user) if user not in layer.nets else None
             if found and len(found[0]) >= 2 and any(x in p and all(_leaf(book, deps, c) for c in p) for p in found[0]) \
                     and any(not all(_leaf(book, deps, c) for c in p) for p in found[0]):
-                return x
+                return index
     return None
 
 
@@ -220,7 +229,7 @@ def _first_layer(book: StudentBook, deps: Dependencies, value,
         if len(inputs) == n and weight_sets(others) == weight_sets(nets):
             samples.append(list(inputs))
     samples.sort(key=lambda s: place(s[0]))
-    ordered = samples[0]
+    ordered = list(inputs0)  # the inputs the nets read, in the order every sample's are (by place)
     weights, biases = [], []
     for cell in nets:
         xs, ws = sides[cell]
@@ -228,7 +237,7 @@ def _first_layer(book: StudentBook, deps: Dependencies, value,
         biases.append(shapes[cell][1][0] if shapes[cell][1] else None)
     layer = Layer(nets, weights, biases)
     _reused(layer, book)
-    return [ordered], layer, samples
+    return [samples[0]], layer, samples
 
 
 def _originals(group: list[Ref], sides: dict[Ref, tuple[list[Ref], list[Ref]]], deps: Dependencies) -> list[Ref]:
@@ -266,8 +275,9 @@ def _activation(layer: Layer, deps: Dependencies, value) -> None:
     """The outputs of a layer and its activation, from the values: out = f(net) for every neuron; an
     output that copies its net input (`=D24`) is the identity's, whatever max(0, net) would give."""
     identity = next(n for n, a in ops.ACTIVATIONS.items() if a.passes_through)
-    copies = [next((u for u in sorted(deps.users.get(net, ()), key=place) if deps.copy_of(u) == net), None)
-              for net in layer.nets]
+    copies = [next((u for u in sorted(deps.users.get(net, ()), key=place) if deps.copy_of(u) == net
+                    and any(_products(deps, v) for v in deps.users.get(u, ()))), None)
+              for net in layer.nets]  # a copy the next layer reads; a copy that nothing reads is an echo
     if all(c is not None for c in copies):
         layer.outs, layer.activation = copies, identity  # type: ignore[assignment]
         return
@@ -278,19 +288,23 @@ def _activation(layer: Layer, deps: Dependencies, value) -> None:
         for net in layer.nets:
             match = None
             for user in deps.users.get(net, ()):
-                if set(deps.precedents.get(user, ())) == {net} and close(value(user), act.value(value(net))):
+                if set(deps.precedents.get(user, ())) == {net} and deps.copy_of(user) is None \
+                        and close(value(user), act.value(value(net))):
                     match = user
                     break
             outs.append(match)
         if all(o is not None for o in outs):
             layer.outs, layer.activation = outs, name  # type: ignore[assignment]
             return
-    layer.outs, layer.activation = list(layer.nets), identity
+    echoes = [next((u for u in sorted(deps.users.get(net, ()), key=place) if deps.copy_of(u) == net), net)
+              for net in layer.nets]  # no activation: the output is the net input, or a copy of it
+    layer.outs, layer.activation = echoes, identity
 
 
-def _unit(book: StudentBook, outs: list[Ref], deps: Dependencies, value) -> Ref | None:
-    """A constant-1 input the layer after `outs` multiplies by its bias (the layers below have none):
-    a given 1 paired in every one of those net inputs, beside the outputs' products."""
+def _unit(book: StudentBook, outs: list[Ref], deps: Dependencies, value, stepped: SteppedFrom) -> Ref | None:
+    """A constant-1 input the layer after `outs` multiplies by its bias: a given 1 paired in every
+    one of those net inputs, beside the outputs' products (of a 1 times a bias weight of 1, the one
+    no update steps from)."""
     found = None
     for user in {u for o in outs for u in deps.users.get(o, ())}:
         products = _products(deps, user)
@@ -298,6 +312,8 @@ def _unit(book: StudentBook, outs: list[Ref], deps: Dependencies, value) -> Ref 
             continue
         ones = {c for p in products[0] if not p & set(outs) for c in p
                 if value(c) == 1 and _leaf(book, deps, c)}
+        if len(ones) == 2:
+            ones = {c for c in ones if c not in stepped}
         if len(ones) != 1 or (found is not None and ones != {found}):
             return None
         found = next(iter(ones))

@@ -92,9 +92,10 @@ def locate_with_labels(book: StudentBook, sol: R.Solution, deps: Dependencies, v
     The same question of the same book (no spec: the network inferred, then graded) is answered once."""
     names = sol.graph.names
     key = (tuple(names), tuple(sol.values.get(n) for n in names), frozenset(found.items()), id(table), id(values))
-    if key not in deps.located:
-        deps.located[key] = _locate_with_labels(book, sol, deps, values, found, table)
-    return dict(deps.located[key])
+    kept = deps.located.get(key)
+    if kept is None or kept[0] is not values or kept[1] is not table:  # the very same objects, not an address reused
+        kept = deps.located[key] = (values, table, _locate_with_labels(book, sol, deps, values, found, table))
+    return dict(kept[2])
 
 
 def _locate_with_labels(book: StudentBook, sol: R.Solution, deps: Dependencies, values, found: dict[str, Ref],
@@ -287,8 +288,9 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
             best = (score, cell, form or SPEC)
     if best is None:
         return None
-    if best[1] not in right_cells and (before := right_cells & set(ctx.deps.precedents.get(best[1], ()))):
-        return min(before, key=lambda c: (c.sheet, c.row, c.col))  # the label is on what is computed from it
+    if best[1] not in right_cells and _another(ctx.value(best[1]), others) \
+            and (before := right_cells & set(ctx.deps.precedents.get(best[1], ()))):
+        return min(before, key=lambda c: (c.sheet, c.row, c.col))  # the label is on the next quantity, made from it
     if best[2] is not SPEC:
         ctx.forms[q.name] = best[2]
     return best[1]
@@ -337,12 +339,27 @@ def _candidates(ctx: Context) -> list[Ref]:
                 if col not in table.params and ctx.deps.is_formula(Ref(table.sheet, table.first, col))]
     cells = list(ctx.deps.precedents)
     limit = min(MAX_CANDIDATES, max(400, CANDIDATES_PER_QUANTITY * len(ctx.sol.graph.names)))
-    if len(cells) > limit:  # a large book: only the formulas near what was found
+    if len(cells) > limit:  # a large book: only the formulas computed from what was found, the nearest first
         anchors = list(ctx.found.values())
+        reached = _downstream(ctx.deps, anchors)
+        if reached:
+            cells = [c for c in cells if c in reached]  # a chart's table of σ(x) beside the givens is none of them
         cells.sort(key=lambda c: min((abs(c.row - a.row) + abs(c.col - a.col) + (0 if c.sheet == a.sheet else 10**6)
                                       for a in anchors), default=0))
         cells = cells[:limit]
     return cells
+
+
+def _downstream(deps: Dependencies, cells: list[Ref]) -> set[Ref]:
+    """Every formula computed, through any number of formulas, from one of `cells`."""
+    reached: set[Ref] = set()
+    todo = [u for c in cells for u in deps.users.get(c, ())]
+    while todo:
+        cell = todo.pop()
+        if cell not in reached:
+            reached.add(cell)
+            todo.extend(deps.users.get(cell, ()))
+    return reached
 
 
 def _fits(ctx: Context, q: Quantity, used: set[str], leaves: int = 0) -> bool:
