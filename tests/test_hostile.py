@@ -1121,18 +1121,21 @@ except Terminated:
 def test_libreoffice_stopped_at_its_time_limit_leaves_nothing_in_tmp(tmp_path):
     """In a mount namespace with a /tmp of its own (LibreOffice puts its socket in /tmp, whatever
     TMPDIR says): after LibreOffice is stopped at the time limit, /tmp holds only the input."""
-    code = ("import sys; sys.path.insert(0, %r)\n"
+    code = ("import sys; sys.path.insert(0, sys.argv[1])\n"
             "from conftest import slow_workbook\n"
             "from sheetprop.engines import evaluate\n"
             "import os; os.makedirs('/tmp/in'); slow_workbook('/tmp/in/slow.xlsx', 200_000)\n"
             "try:\n    evaluate('/tmp/in/slow.xlsx', 'libreoffice', timeout=3)\n"
-            "except Exception as exc:\n    print(type(exc).__name__, exc)\n") % str(Path(__file__).parent)
+            "except Exception as exc:\n    print(type(exc).__name__, exc)\n")
     (tmp_path / "stop.py").write_text(code)
-    script = (f"cp {tmp_path / 'stop.py'} /dev/shm/sheetprop-stop-$$.py && mount -t tmpfs tmpfs /tmp && "
-              f"{sys.executable} /dev/shm/sheetprop-stop-$$.py; rm -f /dev/shm/sheetprop-stop-$$.py; "
+    # The checkout may itself be under /tmp, which the new mount hides: the script, conftest and the
+    # package are copied to /dev/shm first, and imported from there.
+    here, root = Path(__file__).parent, Path(__file__).parent.parent
+    script = (f"D=/dev/shm/sheetprop-stop-$$ && mkdir -p $D && cp {tmp_path / 'stop.py'} {here / 'conftest.py'} $D/ "
+              f"&& cp -r {root / 'sheetprop'} $D/ && mount -t tmpfs tmpfs /tmp && "
+              f"PYTHONPATH=$D {sys.executable} $D/stop.py $D; rm -rf $D; "
               "find /tmp -mindepth 1 -not -path '/tmp/in*'")
-    done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=300)
     lines = done.stdout.splitlines()
     assert lines and lines[0].startswith("EngineError LibreOffice did not finish"), done.stdout + done.stderr
     assert lines[1:] == [], lines  # no lu*.tmp, no OSL_PIPE_*, no folder of ours (200,000 formulas take minutes)

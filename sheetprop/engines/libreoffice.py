@@ -85,7 +85,7 @@ def convert(path, to: str, folder: Path, timeout=None, meanwhile=lambda: None):
     private = folder / "tmp"  # its lock and temporary files (lu*.tmp), removed with the folder
     private.mkdir()
     try:
-        found, log = _run(command, path, timeout, meanwhile, {**os.environ, "TMPDIR": str(private)})
+        found, log = _run(command, path, timeout, meanwhile, {**os.environ, "TMPDIR": str(private)}, cwd=private)
     finally:
         _remove_pipe(profile)
     converted = folder / "out" / f"book.{to.split(':')[0]}"
@@ -119,8 +119,9 @@ def write_profile(profile: Path) -> Path:
     return profile
 
 
-def _run(command, path, timeout, meanwhile, env=None):
-    """Run soffice in its own process group, doing `meanwhile()` as it works.
+def _run(command, path, timeout, meanwhile, env=None, cwd=None):
+    """Run soffice in its own process group, in `cwd` (soffice's script returns to the folder it was
+    started in: one that is gone, or hidden, would stop it), doing `meanwhile()` as it works.
 
     Returns (what meanwhile returned, soffice's last line of output); kills the whole
     group when `timeout` seconds pass or anything goes wrong.
@@ -128,7 +129,7 @@ def _run(command, path, timeout, meanwhile, env=None):
     start = time.monotonic()
     try:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True, env=env)
+                                stderr=subprocess.STDOUT, start_new_session=True, env=env, cwd=cwd)
     except OSError as exc:
         if exc.errno in (errno.EAGAIN, errno.ENOMEM):
             raise EngineError(f"cannot start a process (limit on processes: ulimit -u is {process_limit()}); "
