@@ -126,6 +126,33 @@ def test_net_inputs_echoed_elsewhere_do_not_hide_the_activation(tmp_path):
     assert "formulas, 3-2-1 sigmoid, no biases" in note(graded(book(tmp_path / "echo.xlsx", cells)))
 
 
+THREE_TWO_ONE = {  # a textbook's 3-2-1 sigmoid network, one update on one row
+    "A1": 0.05, "B1": 0.1, "C1": 0.2, "D1": 0.15, "E1": 0.2, "F1": 0.25, "G1": 0.3, "H1": 0.35, "I1": 0.4,
+    "J1": 0.45, "K1": 0.5, "L1": 0.5, "M1": 0.7,
+    "N1": "=D1*A1+E1*B1+F1*C1", "O1": "=G1*A1+H1*B1+I1*C1", "P1": sig("N1"), "Q1": sig("O1"),
+    "R1": "=J1*P1+K1*Q1", "S1": sig("R1"), "T1": "=0.5*(M1-S1)^2",
+    "U1": "=(S1-M1)*S1*(1-S1)", "V1": "=J1-L1*U1*P1", "W1": "=K1-L1*U1*Q1",
+    "X1": "=U1*J1*P1*(1-P1)", "Y1": "=U1*K1*Q1*(1-Q1)",
+    "Z1": "=D1-L1*X1*A1", "AA1": "=E1-L1*X1*B1", "AB1": "=F1-L1*X1*C1",
+    "AC1": "=G1-L1*Y1*A1", "AD1": "=H1-L1*Y1*B1", "AE1": "=I1-L1*Y1*C1",
+}
+
+
+@pytest.mark.parametrize("work, echo", [
+    ({**MAZUR, **BACKWARD}, {"A5": "=N1", "B5": "=O1"}),  # shown again, unlabelled, below the work
+    (THREE_TWO_ONE, {"A4": "net h1", "B4": "=N1", "A5": "net h2", "B5": "=O1"}),  # with labels
+], ids=["unlabelled", "labelled"])
+def test_a_net_input_shown_again_is_neither_another_quantity_nor_the_one_the_work_uses(tmp_path, work, echo):
+    """`=N1` beside the work, used by nothing: not a wrong ∂out/∂net (it holds net_h1's value), and
+    with a label it names the net input the work computes, so what uses N1 is still found."""
+    plain = graded(book(tmp_path / "plain.xlsx", work))
+    report = graded(book(tmp_path / "echo.xlsx", {**work, **echo}))
+    assert plain.all_right and plain.score == plain.max_score > 15
+    assert report.all_right and report.score == plain.score, [
+        (i.name, i.cell, i.status) for i in report.items if i.status != "correct"]
+    assert {i.name: i.cell for i in report.items}["net_h1"] == "Sheet1!N1"
+
+
 def _units(per_sample: bool, two: bool, bias_weight: float = 0.2) -> dict:
     """2-2-1 sigmoid with its biases as weights on constant-1 inputs, two samples: one 1 for every
     layer and sample, one per layer (x0 and h0), or one per sample (a column of ones)."""

@@ -5,7 +5,7 @@ OFFSET and INDIRECT fetch), `terms` (a formula as a sum of products), `tables` (
 tables). Locating the quantities: `locate` (names, a map, then the rest), `anchors` (the given
 values, the weights read from what the net inputs multiply), `structure` (each computed quantity
 by the shape of its formula), `gaps` (where a regular layout puts what is left), `vocabulary`
-(students' labels), `conventions` (the forms a quantity is written in), `shape`, `objective` and `infer`
+(students' labels) and `labels` (where each label's value sits), `conventions` (the forms a quantity is written in), `shape`, `objective` and `infer`
 (the network, its loss, η and what is trained, when no spec is given). Judging: `judge` (each quantity against the reference and the
 student's own earlier values), `mistakes` and `candidates` (the likely mistake), `hardcoded` (a
 typed number wrapped in a formula), `runs`, `iterations` and `workbook_runs` (every training run,

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from sheetprop.cells import Ref, a1, parse_cell
 from sheetprop.grading.conventions import SPEC, Form
 from sheetprop.grading.readbook import Formula, StudentBook
-from sheetprop.grading.structure import label_text, locate_with_labels, same_cell, value_near
+from sheetprop.grading.labels import label_text, value_near
+from sheetprop.grading.structure import locate_with_labels, same_cell
 from sheetprop.grading.vocabulary import label_index, read_label
 
 

@@ -27,7 +27,7 @@ from sheetprop.grading.conventions import SPEC, Form, forms
 from sheetprop.grading.dependencies import Dependencies, Sources
 from sheetprop.grading.readbook import Formula, StudentBook, number
 from sheetprop.grading.tables import Table
-from sheetprop.grading.vocabulary import label_index, read_label
+from sheetprop.grading.labels import labels_of
 from sheetprop.model import ops
 from sheetprop.model import reference as R
 from sheetprop.model.graph import Quantity
@@ -100,7 +100,7 @@ def locate_with_labels(book: StudentBook, sol: R.Solution, deps: Dependencies, v
 
 def _locate_with_labels(book: StudentBook, sol: R.Solution, deps: Dependencies, values, found: dict[str, Ref],
                         table: Table | None = None) -> dict[str, tuple[Ref, str, Form]]:
-    ctx = Context(book, deps, values, sol, _labels(book, sol, table), dict(found), table)
+    ctx = Context(book, deps, values, sol, labels_of(book, sol, table), dict(found), table)
     before = set(ctx.found)
     ctx.sources = Sources(deps, ctx.found.values())
     for name, cell in anchors.first_layer(ctx).items():
@@ -148,70 +148,6 @@ def _locate_with_labels(book: StudentBook, sol: R.Solution, deps: Dependencies, 
         hows[name] = (cell, f"structure, {label[1]}" if label and label[0] == name else "structure",
                       ctx.forms.get(name, SPEC))
     return hows
-
-
-# ---------------------------------------------------------------- labels
-
-MAX_RIGHT = 6  # columns to the right of a label where its value may sit
-MAX_DOWN = 3  # rows below a label (a header row over its values)
-
-
-MAX_GROUP = 12  # columns a header over a group of columns may span
-
-
-def label_text(book: StudentBook, cell: Ref, text: str) -> str:
-    """A label as the student wrote it, its first part included when a fraction is split over two
-    header rows (`𝛿C/` over a group of columns, `𝛿w_1` `𝛿w_2` under it)."""
-    for col in range(cell.col, max(-1, cell.col - MAX_GROUP), -1):
-        above = book.cells.get(Ref(cell.sheet, cell.row - 1, col))
-        if isinstance(above, str) and not isinstance(above, Formula) and above.strip():
-            return above.strip() + text.strip() if above.strip().endswith("/") else text
-    return text
-
-
-def is_value(raw) -> bool:
-    return isinstance(raw, Formula) or number(raw) is not None
-
-
-def value_near(book: StudentBook, label: Ref, index: dict[str, str]) -> Ref | None:
-    """The value cell of a label: beside it to the right, else below it."""
-    sheet, row, col = label
-    for c in range(col + 1, col + 1 + MAX_RIGHT):
-        raw = book.cells.get(Ref(sheet, row, c))
-        if raw is None:
-            continue
-        if is_value(raw):
-            return Ref(sheet, row, c)
-        if isinstance(raw, str) and read_label(raw, index) is not None:
-            break  # the next quantity's label: this one has no value beside it
-    for r in range(row + 1, row + 1 + MAX_DOWN):
-        raw = book.cells.get(Ref(sheet, r, col))
-        if raw is None:
-            continue
-        return Ref(sheet, r, col) if is_value(raw) else None
-    return None
-
-
-
-
-def _labels(book: StudentBook, sol: R.Solution, table: Table | None) -> dict[Ref, tuple[str, str]]:
-    """Which name the label of each value cell stands for: a table's header over its column (for
-    the table's first two rows), or a text cell to the left in the same row."""
-    index = label_index(sol.graph.names)
-    labels: dict[Ref, tuple[str, str]] = {}
-    if table is not None and table.header is not None:
-        for col, text in table.labels.items():
-            name = read_label(text, index)
-            if name:
-                for row in (table.first, table.first + 1):
-                    labels[Ref(table.sheet, row, col)] = (name, f"label {text!r} at {Ref(table.sheet, table.header, col)}")
-    for cell, raw in book.cells.items():
-        if isinstance(raw, str) and not isinstance(raw, Formula):
-            name = read_label(label_text(book, cell, raw), index)
-            spot = value_near(book, cell, index) if name else None
-            if name and spot is not None:
-                labels.setdefault(spot, (name, f"label {raw.strip()!r} at {cell}"))
-    return labels
 
 
 # ---------------------------------------------------------------- computed quantities
@@ -265,6 +201,8 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
             share = 1.0  # σ'(net) takes out or net: one of them is all of it
         value = ctx.value(cell)
         right = value is not None and target is not None and _close(value, target) and (bool(target) or fits)
+        if not labelled and not right and _echo(ctx, cell):
+            continue  # `=N1` beside the work, N1 a quantity found: a copy shown again, not this quantity
         # (a zero, a ReLU's δ say, proves nothing unless the formula is the rule's)
         form = SPEC if right or value is None else next(
             (f for f in options if _close(value, f.factor * target)), None)  # type: ignore[operator]
@@ -293,7 +231,20 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
         return min(before, key=lambda c: (c.sheet, c.row, c.col))  # the label is on the next quantity, made from it
     if best[2] is not SPEC:
         ctx.forms[q.name] = best[2]
+    origin = ctx.deps.origin(best[1])
+    if origin != best[1] and origin not in stop and origin in ctx.candidates:
+        return origin  # a labelled copy (`net h1: =N1`) shows the quantity its origin computes
     return best[1]
+
+
+def _echo(ctx: Context, cell: Ref) -> bool:
+    """Is `cell` a bare copy of a quantity already found, that no formula uses (shown again beside
+    the work, for reading)?"""
+    assert ctx.sources is not None
+    if ctx.deps.users.get(cell):
+        return False
+    origin = ctx.deps.copy_of(cell)
+    return origin is not None and origin in ctx.sources.stop
 
 
 def _all_weights(ctx: Context, q: Quantity, used: set[str]) -> bool:
