@@ -202,7 +202,7 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
         value = ctx.value(cell)
         right = value is not None and target is not None and _close(value, target) and (bool(target) or fits)
         if not labelled and not right and _echo(ctx, cell):
-            continue  # `=N1` beside the work, N1 a quantity found: a copy shown again, not this quantity
+            continue  # `=N1`, N1 a quantity found: that one shown again, not this one done wrong
         # (a zero, a ReLU's δ say, proves nothing unless the formula is the rule's)
         form = SPEC if right or value is None else next(
             (f for f in options if _close(value, f.factor * target)), None)  # type: ignore[operator]
@@ -238,13 +238,14 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
 
 
 def _echo(ctx: Context, cell: Ref) -> bool:
-    """Is `cell` a bare copy of a quantity already found, that no formula uses (shown again beside
-    the work, for reading)?"""
+    """Is `cell` a bare copy of a quantity already found, shown again: used by no formula, or labelled
+    as the quantity it copies (`net h1: =N1`, with σ taken of it)?"""
     assert ctx.sources is not None
-    if ctx.deps.users.get(cell):
-        return False
     origin = ctx.deps.copy_of(cell)
-    return origin is not None and origin in ctx.sources.stop
+    if origin is None or origin not in ctx.sources.stop:
+        return False
+    label = ctx.labels.get(cell)
+    return not ctx.deps.users.get(cell) or (label is not None and ctx.found.get(label[0]) == origin)
 
 
 def _all_weights(ctx: Context, q: Quantity, used: set[str]) -> bool:
