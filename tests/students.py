@@ -78,7 +78,7 @@ def mistaken(name: str, c) -> str:
     """The slips real students make, by the id the grader names them with."""
     w = {k: c(f"w_{k}") for k in range(1, 9)}
     i1, t1, t2 = c("i_1"), c("target_o1"), c("target_o2")
-    h1, h2, o1, o2 = c("out_h1"), c("out_h2"), c("out_o1"), c("out_o2")
+    h1, o1, o2 = c("out_h1"), c("out_o1"), c("out_o2")
     d1, d2 = f"({o1}-{t1})*{o1}*(1-{o1})", f"({o2}-{t2})*{o2}*(1-{o2})"
     return {
         "wrong_neuron_derivative": f"=({d1}*{w[6]}+{d2}*{w[8]})*{h1}*(1-{h1})*{i1}",  # grad_w_3 with a_h1
