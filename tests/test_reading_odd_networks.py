@@ -146,9 +146,11 @@ SHOWN_AGAIN = {"N1": "net h1", "P1": "out h1", "R1": "net o1", "T1": "out o1", "
     *[({**MAZUR, **BACKWARD}, {"B8": f"={cell}"}) for cell in SHOWN_AGAIN],  # below the work, unlabelled
     *[({**MAZUR, **BACKWARD}, {"A8": label, "B8": f"={cell}"}) for cell, label in SHOWN_AGAIN.items()],
     ({**MAZUR, **BACKWARD}, {"A8": "net h1", "B8": "=N1", "P1": sig("B8")}),  # the work goes on from the copy
+    ({**MAZUR, **BACKWARD}, {"B8": "=N1", "B9": "=B8", "B10": "=B9"}),  # a chain of copies
+    ({**MAZUR, **BACKWARD}, {"B8": "=N1", "A9": "net h1", "B9": "=B8"}),  # its last one labelled
     (THREE_TWO_ONE, {"A4": "net h1", "B4": "=N1", "A5": "net h2", "B5": "=O1"}),
 ], ids=[*(f"{cell} unlabelled" for cell in SHOWN_AGAIN), *(f"{cell} labelled" for cell in SHOWN_AGAIN),
-        "used by the work", "3-2-1 labelled"])
+        "used by the work", "a chain", "a chain labelled", "3-2-1 labelled"])
 def test_a_quantity_shown_again_is_neither_another_quantity_nor_hides_the_one_the_work_uses(tmp_path, work, echo):
     """`=N1` beside the work: not a wrong ∂out/∂net (it holds net_h1's value); labelled, it names the
     net input the work computes, so what uses N1 (or the copy) is still found."""
@@ -157,6 +159,27 @@ def test_a_quantity_shown_again_is_neither_another_quantity_nor_hides_the_one_th
     assert plain.all_right and plain.score == plain.max_score > 15
     assert report.all_right and report.score == report.max_score == plain.score, [
         (i.name, i.cell, i.status) for i in report.items if i.status != "correct"]
+
+
+@pytest.mark.parametrize("copied", ["C17", "C10", "E17"])
+def test_a_copy_of_a_cell_that_is_several_quantities_leaves_each_where_it_is(tmp_path, copied):
+    """ADALINE, a sheet per update: without an activation ∂E/∂out, δ and the bias's gradient are one
+    number, in the cell labelled ∂E/∂b (C17). A copy of it (or of another cell) shown beside the work
+    moves none of them: the bias's gradient stays at C17, the next update's cells stay the next's."""
+    from layouts import build
+    from shapes import shape
+    from sheetwork import Student, Style
+
+    student = Student(shape("adaline"), Style())
+    path = build(tmp_path / "adaline.xlsx", student, "sheets", 4).path
+    wb = openpyxl.load_workbook(path)
+    wb["iter 1"]["AD21"] = f"={copied}"
+    wb.save(path)
+    report = graded(path, student.spec)
+    items = {i.name: i for i in report.items}
+    assert report.all_right and report.score == report.max_score, [
+        (i.name, i.cell, i.status) for i in report.items if i.status != "correct"]
+    assert items["grad_b_o1"].cell == "'iter 1'!C17"
 
 
 def _units(per_sample: bool, two: bool, bias_weight: float = 0.2) -> dict:

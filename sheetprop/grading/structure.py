@@ -201,8 +201,8 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
             share = 1.0  # σ'(net) takes out or net: one of them is all of it
         value = ctx.value(cell)
         right = value is not None and target is not None and _close(value, target) and (bool(target) or fits)
-        if not labelled and not right and _echo(ctx, cell):
-            continue  # `=N1`, N1 a quantity found: that one shown again, not this one done wrong
+        if not labelled and _echo(ctx, cell, right):
+            continue  # `=N1`, N1 a quantity found: that one shown again, not this one
         # (a zero, a ReLU's δ say, proves nothing unless the formula is the rule's)
         form = SPEC if right or value is None else next(
             (f for f in options if _close(value, f.factor * target)), None)  # type: ignore[operator]
@@ -232,20 +232,34 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
     if best[2] is not SPEC:
         ctx.forms[q.name] = best[2]
     origin = ctx.deps.origin(best[1])
-    if origin != best[1] and origin not in stop and origin in ctx.candidates:
+    if origin != best[1] and origin not in stop and origin in ctx.candidates \
+            and ctx.labels.get(best[1], ("",))[0] == q.name and ctx.labels.get(origin, (q.name,))[0] == q.name:
         return origin  # a labelled copy (`net h1: =N1`) shows the quantity its origin computes
     return best[1]
 
 
-def _echo(ctx: Context, cell: Ref) -> bool:
-    """Is `cell` a bare copy of a quantity already found, shown again: used by no formula, or labelled
-    as the quantity it copies (`net h1: =N1`, with σ taken of it)?"""
+def _echo(ctx: Context, cell: Ref, right: bool) -> bool:
+    """Is `cell` a bare copy (`=N1`, or a chain of them) shown again beside the work? So it is when no
+    formula uses it but copies of it: its origin is the quantity's cell if any is, even when it holds
+    the value sought (δ, ∂E/∂out and a bias's gradient are one number without an activation). A copy
+    the work goes on from is one when it is labelled as the quantity found at its origin (`net h1:
+    =N1`, σ taken of it) and its value is not this one's (without an activation, out = `=N1` is)."""
     assert ctx.sources is not None
-    origin = ctx.deps.copy_of(cell)
-    if origin is None or origin not in ctx.sources.stop:
+    origin = ctx.deps.origin(cell)
+    stop = ctx.sources.stop
+    if origin == cell or not (origin in stop or ctx.deps.is_formula(origin)):
         return False
+    if _shown_only(ctx, cell, set()):
+        return True
     label = ctx.labels.get(cell)
-    return not ctx.deps.users.get(cell) or (label is not None and ctx.found.get(label[0]) == origin)
+    return origin in stop and not right and label is not None and ctx.found.get(label[0]) == origin
+
+
+def _shown_only(ctx: Context, cell: Ref, seen: set[Ref]) -> bool:
+    """Is `cell` used by no formula but bare copies of it, themselves used by nothing else?"""
+    seen.add(cell)
+    return all(u not in seen and ctx.deps.copy_of(u) == cell and _shown_only(ctx, u, seen)
+               for u in ctx.deps.users.get(cell, ()))
 
 
 def _all_weights(ctx: Context, q: Quantity, used: set[str]) -> bool:
