@@ -148,9 +148,12 @@ SHOWN_AGAIN = {"N1": "net h1", "P1": "out h1", "R1": "net o1", "T1": "out o1", "
     ({**MAZUR, **BACKWARD}, {"A8": "net h1", "B8": "=N1", "P1": sig("B8")}),  # the work goes on from the copy
     ({**MAZUR, **BACKWARD}, {"B8": "=N1", "B9": "=B8", "B10": "=B9"}),  # a chain of copies
     ({**MAZUR, **BACKWARD}, {"B8": "=N1", "A9": "net h1", "B9": "=B8"}),  # its last one labelled
+    ({**MAZUR, **BACKWARD}, {"A8": "out h1", "B8": "=N1"}),  # labelled as the quantity computed from it
+    ({**MAZUR, **BACKWARD}, {"A8": "net h1", "B8": "=P1"}),  # labelled as the quantity it is computed from
     (THREE_TWO_ONE, {"A4": "net h1", "B4": "=N1", "A5": "net h2", "B5": "=O1"}),
 ], ids=[*(f"{cell} unlabelled" for cell in SHOWN_AGAIN), *(f"{cell} labelled" for cell in SHOWN_AGAIN),
-        "used by the work", "a chain", "a chain labelled", "3-2-1 labelled"])
+        "used by the work", "a chain", "a chain labelled", "mislabelled as out", "mislabelled as net",
+        "3-2-1 labelled"])
 def test_a_quantity_shown_again_is_neither_another_quantity_nor_hides_the_one_the_work_uses(tmp_path, work, echo):
     """`=N1` beside the work: not a wrong ∂out/∂net (it holds net_h1's value); labelled, it names the
     net input the work computes, so what uses N1 (or the copy) is still found."""
@@ -159,6 +162,18 @@ def test_a_quantity_shown_again_is_neither_another_quantity_nor_hides_the_one_th
     assert plain.all_right and plain.score == plain.max_score > 15
     assert report.all_right and report.score == report.max_score == plain.score, [
         (i.name, i.cell, i.status) for i in report.items if i.status != "correct"]
+
+
+def test_a_labelled_copy_the_work_goes_on_from_in_place_of_a_quantity_is_that_quantity_done_wrong(tmp_path):
+    """`out h1: =N1` (σ forgotten) with the output layer computed from it: out_h1 is that cell,
+    incorrect, and what uses it is carried forward."""
+    work = {k: v for k, v in {**MAZUR, **BACKWARD}.items() if k != "P1"}
+    work = {k: v.replace("P1", "B8") if isinstance(v, str) else v for k, v in work.items()}
+    report = graded(book(tmp_path / "slip.xlsx", {**work, "A8": "out h1", "B8": "=N1"}))
+    items = {i.name: i for i in report.items}
+    assert (items["out_h1"].cell, items["out_h1"].status) == ("Sheet1!B8", "incorrect")
+    assert items["net_o1"].status == items["out_o1"].status == "carried_forward"
+    assert [i.name for i in report.items if i.status == "incorrect"] == ["out_h1"]
 
 
 @pytest.mark.parametrize("copied", ["C17", "C10", "E17"])

@@ -197,15 +197,17 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
             continue
         share = inside / len(used | expected)  # how much of the rule's inputs, and only them
         fits = _fits(ctx, q, used, sources & ~ctx.sources.stop_mask)
-        if fits and q.kind == "dout_dnet":
-            share = 1.0  # σ'(net) takes out or net: one of them is all of it
         value = ctx.value(cell)
         right = value is not None and target is not None and _close(value, target) and (bool(target) or fits)
+        # (a zero, a ReLU's δ say, proves nothing unless the formula is the rule's)
         if not labelled and _echo(ctx, cell, right):
             continue  # `=N1`, N1 a quantity found: that one shown again, not this one
-        # (a zero, a ReLU's δ say, proves nothing unless the formula is the rule's)
         form = SPEC if right or value is None else next(
             (f for f in options if _close(value, f.factor * target)), None)  # type: ignore[operator]
+        if fits and form is None and ctx.deps.origin(cell) in stop:
+            fits = False  # a bare copy of a quantity found, not holding this one's value: that one again
+        if fits and q.kind == "dout_dnet":
+            share = 1.0  # σ'(net) takes out or net: one of them is all of it
         if fits:  # what the rule is made of, and nothing else: the value or the label decides
             accept = right or form is not None or labelled or (share >= 0.6 and not _another(value, others)) \
                 or (q.kind == "net" and _all_weights(ctx, q, used))
@@ -227,7 +229,7 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
     if best is None:
         return None
     if best[1] not in right_cells and _another(ctx.value(best[1]), others) \
-            and (before := right_cells & set(ctx.deps.precedents.get(best[1], ()))):
+            and (before := right_cells & _upstream(ctx.deps, best[1], len(right_cells))):
         return min(before, key=lambda c: (c.sheet, c.row, c.col))  # the label is on the next quantity, made from it
     if best[2] is not SPEC:
         ctx.forms[q.name] = best[2]
@@ -314,6 +316,21 @@ def _candidates(ctx: Context) -> list[Ref]:
                                       for a in anchors), default=0))
         cells = cells[:limit]
     return cells
+
+
+def _upstream(deps: Dependencies, cell: Ref, wanted: int, limit: int = 64) -> set[Ref]:
+    """The cells `cell`'s formula is computed from, directly or through copies and other formulas
+    (the nearest `limit` of them; `wanted`: none when zero)."""
+    if not wanted:
+        return set()
+    seen: set[Ref] = set()
+    todo = list(deps.precedents.get(cell, ()))
+    while todo and len(seen) < limit:
+        c = todo.pop(0)
+        if c not in seen:
+            seen.add(c)
+            todo.extend(deps.precedents.get(c, ()))
+    return seen
 
 
 def _downstream(deps: Dependencies, cells: list[Ref]) -> set[Ref]:
