@@ -18,16 +18,17 @@ so the mirror images h1/h2 and o1/o2 are told apart by the weights each uses.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from sheetprop.cells import Ref
 from sheetprop.grading import anchors, gaps
 from sheetprop.grading.conventions import SPEC, Form, forms
 from sheetprop.grading.dependencies import Dependencies, Sources
+from sheetprop.grading.labels import labels_of
 from sheetprop.grading.readbook import Formula, StudentBook, number
 from sheetprop.grading.tables import Table
-from sheetprop.grading.labels import labels_of
 from sheetprop.model import ops
 from sheetprop.model import reference as R
 from sheetprop.model.graph import Quantity
@@ -200,11 +201,12 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
         value = ctx.value(cell)
         right = value is not None and target is not None and _close(value, target) and (bool(target) or fits)
         # (a zero, a ReLU's δ say, proves nothing unless the formula is the rule's)
-        if not labelled and _echo(ctx, cell, right):
+        origin = ctx.deps.origin(cell)  # the cell it copies, through a chain of copies; itself when none
+        if not labelled and _echo(ctx, cell, origin, right):
             continue  # `=N1`, N1 a quantity found: that one shown again, not this one
         form = SPEC if right or value is None else next(
             (f for f in options if _close(value, f.factor * target)), None)  # type: ignore[operator]
-        if fits and form is None and ctx.deps.origin(cell) in stop:
+        if fits and form is None and origin in stop:
             fits = False  # a bare copy of a quantity found, not holding this one's value: that one again
         if fits and q.kind == "dout_dnet":
             share = 1.0  # σ'(net) takes out or net: one of them is all of it
@@ -228,8 +230,8 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
             best = (score, cell, form or SPEC)
     if best is None:
         return None
-    if best[1] not in right_cells and _another(ctx.value(best[1]), others) \
-            and (before := right_cells & _upstream(ctx.deps, best[1], len(right_cells))):
+    if right_cells and best[1] not in right_cells and _another(ctx.value(best[1]), others) \
+            and (before := right_cells & _reached(ctx.deps.precedents, [best[1]], limit=64)):
         return min(before, key=lambda c: (c.sheet, c.row, c.col))  # the label is on the next quantity, made from it
     if best[2] is not SPEC:
         ctx.forms[q.name] = best[2]
@@ -240,14 +242,13 @@ def _computed(ctx: Context, q: Quantity) -> Ref | None:
     return best[1]
 
 
-def _echo(ctx: Context, cell: Ref, right: bool) -> bool:
+def _echo(ctx: Context, cell: Ref, origin: Ref, right: bool) -> bool:
     """Is `cell` a bare copy (`=N1`, or a chain of them) shown again beside the work? So it is when no
     formula uses it but copies of it: its origin is the quantity's cell if any is, even when it holds
     the value sought (δ, ∂E/∂out and a bias's gradient are one number without an activation). A copy
     the work goes on from is one when it is labelled as the quantity found at its origin (`net h1:
     =N1`, σ taken of it) and its value is not this one's (without an activation, out = `=N1` is)."""
     assert ctx.sources is not None
-    origin = ctx.deps.origin(cell)
     stop = ctx.sources.stop
     if origin == cell or not (origin in stop or ctx.deps.is_formula(origin)):
         return False
@@ -309,7 +310,7 @@ def _candidates(ctx: Context) -> list[Ref]:
     limit = min(MAX_CANDIDATES, max(400, CANDIDATES_PER_QUANTITY * len(ctx.sol.graph.names)))
     if len(cells) > limit:  # a large book: only the formulas computed from what was found, the nearest first
         anchors = list(ctx.found.values())
-        reached = _downstream(ctx.deps, anchors)
+        reached = _reached(ctx.deps.users, anchors)
         if reached:
             cells = [c for c in cells if c in reached]  # a chart's table of σ(x) beside the givens is none of them
         cells.sort(key=lambda c: min((abs(c.row - a.row) + abs(c.col - a.col) + (0 if c.sheet == a.sheet else 10**6)
@@ -318,30 +319,16 @@ def _candidates(ctx: Context) -> list[Ref]:
     return cells
 
 
-def _upstream(deps: Dependencies, cell: Ref, wanted: int, limit: int = 64) -> set[Ref]:
-    """The cells `cell`'s formula is computed from, directly or through copies and other formulas
-    (the nearest `limit` of them; `wanted`: none when zero)."""
-    if not wanted:
-        return set()
-    seen: set[Ref] = set()
-    todo = list(deps.precedents.get(cell, ()))
-    while todo and len(seen) < limit:
-        c = todo.pop(0)
-        if c not in seen:
-            seen.add(c)
-            todo.extend(deps.precedents.get(c, ()))
-    return seen
-
-
-def _downstream(deps: Dependencies, cells: list[Ref]) -> set[Ref]:
-    """Every formula computed, through any number of formulas, from one of `cells`."""
+def _reached(edges: Mapping[Ref, Sequence[Ref]], cells: Sequence[Ref], limit: int | None = None) -> set[Ref]:
+    """Every cell reached from `cells` along `edges` (`deps.users`: what is computed from them;
+    `deps.precedents`: what they are computed from), the nearest first, at most `limit` of them."""
     reached: set[Ref] = set()
-    todo = [u for c in cells for u in deps.users.get(c, ())]
-    while todo:
-        cell = todo.pop()
+    todo = deque(x for c in cells for x in edges.get(c, ()))
+    while todo and (limit is None or len(reached) < limit):
+        cell = todo.popleft()
         if cell not in reached:
             reached.add(cell)
-            todo.extend(deps.users.get(cell, ()))
+            todo.extend(edges.get(cell, ()))
     return reached
 
 
